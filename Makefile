@@ -1,0 +1,107 @@
+# distcache (Rust) - build, install, test and demo entry points for C users.
+#
+#   make                      build everything (release)
+#   make install PREFIX=dir   install libraries, headers, pkg-config files, tools
+#   make check                Rust tests + the C conformance suite (+ valgrind)
+#   make demo                 build, install into ./_install and show it working
+#   make bench                benchmark tables (not part of check)
+
+PREFIX   ?= /usr/local
+CARGO    ?= cargo
+CC       ?= cc
+BUILD    := _build
+LIBDIR   := $(BUILD)/lib
+CORE     := target/release/libdistcache_core.so
+CORE_A   := target/release/libdistcache_core.a
+SONAME_CORE := libdistcache_core.so.1
+VERSION  := 1.5.1
+
+# Public library -> symbol families it exposes (from the core's exports).
+LIBS := nal distcache distcacheserver escrow
+SYMS_nal             := ^(NAL_|nal_|sel_fd)
+SYMS_distcache       := ^(DC_CTX_|DC_PLUG_)
+SYMS_distcacheserver := ^DC_SERVER_
+SYMS_escrow          := ^escrow
+# What each filter library records as DT_NEEDED, as the originals did.
+NEEDED_distcache       := -l:libnal.so.1
+NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
+
+TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
+
+.PHONY: all core libs examples install check deps test-rust test-c demo bench clean
+
+all: libs examples
+
+core:
+	$(CARGO) build --release --lib --bins
+
+# Each public library is an ELF filter on the core: its dynamic symbol table
+# lists exactly its own functions (so -lnal, -ldistcache ... link as before)
+# while the dynamic linker takes every definition from the one core library.
+libs: core
+	@mkdir -p $(LIBDIR)
+	cp -f $(CORE) $(LIBDIR)/$(SONAME_CORE)
+	ln -sf $(SONAME_CORE) $(LIBDIR)/libdistcache_core.so
+	@for lib in $(LIBS); do \
+	  case $$lib in \
+	    nal) re='$(SYMS_nal)'; needed='';; \
+	    distcache) re='$(SYMS_distcache)'; needed='$(NEEDED_distcache)';; \
+	    distcacheserver) re='$(SYMS_distcacheserver)'; needed='$(NEEDED_distcacheserver)';; \
+	    escrow) re='$(SYMS_escrow)'; needed='';; \
+	  esac; \
+	  nm -D --defined-only $(CORE) | awk '$$2=="T"{print $$3}' | grep -E "$$re" | sort > $(BUILD)/$$lib.syms; \
+	  { echo '/* Generated: definitions come from the filtee at run time. */'; \
+	    while read s; do echo "void $$s(void) {}"; done < $(BUILD)/$$lib.syms; } > $(BUILD)/$$lib-filter.c; \
+	  $(CC) -shared -fPIC -o $(LIBDIR)/lib$$lib.so.1 $(BUILD)/$$lib-filter.c \
+	    -Wl,-soname,lib$$lib.so.1 -Wl,--filter,$(SONAME_CORE) -Wl,-rpath,'$$ORIGIN' \
+	    -L$(LIBDIR) -Wl,--no-as-needed $$needed || exit 1; \
+	  ln -sf lib$$lib.so.1 $(LIBDIR)/lib$$lib.so; \
+	  cp -f $(CORE_A) $(LIBDIR)/lib$$lib.a; \
+	  echo "lib$$lib.so.1: $$(wc -l < $(BUILD)/$$lib.syms) symbols"; \
+	done
+
+examples: libs
+	@if [ -f examples-c/Makefile ]; then $(MAKE) -C examples-c INCDIR=$(CURDIR)/include LIBDIR=$(CURDIR)/$(LIBDIR); fi
+
+install: all
+	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include/libnal $(PREFIX)/include/distcache \
+	  $(PREFIX)/include/libdistcache $(PREFIX)/include/libdistcacheserver $(PREFIX)/bin
+	cp -f $(LIBDIR)/$(SONAME_CORE) $(PREFIX)/lib/
+	ln -sf $(SONAME_CORE) $(PREFIX)/lib/libdistcache_core.so
+	@for lib in $(LIBS); do \
+	  cp -f $(LIBDIR)/lib$$lib.so.1 $(LIBDIR)/lib$$lib.a $(PREFIX)/lib/ && \
+	  ln -sf lib$$lib.so.1 $(PREFIX)/lib/lib$$lib.so && \
+	  sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    pkgconfig/$$lib.pc.in > $(PREFIX)/lib/pkgconfig/$$(sed -n 's/^# file: //p' pkgconfig/$$lib.pc.in) || exit 1; \
+	done
+	cp -f include/libnal/*.h $(PREFIX)/include/libnal/
+	cp -f include/distcache/*.h $(PREFIX)/include/distcache/
+	cp -f include/libdistcache/*.h $(PREFIX)/include/libdistcache/
+	cp -f include/libdistcacheserver/*.h $(PREFIX)/include/libdistcacheserver/
+	cp -f include/escrow.h $(PREFIX)/include/
+	@for t in $(TOOLS); do cp -f target/release/$$t $(PREFIX)/bin/ || exit 1; done
+	@if [ -d man ]; then install -d $(PREFIX)/share/man/man1 $(PREFIX)/share/man/man8; \
+	  cp -f man/*.1 $(PREFIX)/share/man/man1/ 2>/dev/null; cp -f man/*.8 $(PREFIX)/share/man/man8/ 2>/dev/null; true; fi
+
+check: deps test-rust test-c
+
+deps:
+	sh tools/deps.sh
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: all
+	rm -rf $(BUILD)/check-prefix
+	$(MAKE) install PREFIX=$(CURDIR)/$(BUILD)/check-prefix
+	sh capi-tests/run.sh $(CURDIR)/$(BUILD)/check-prefix
+
+demo:
+	sh tools/demo.sh
+
+bench:
+	sh tools/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD) _install

@@ -1,0 +1,96 @@
+#!/bin/sh
+# Runs the C conformance suite against an installed tree.
+#
+#   sh capi-tests/run.sh PREFIX
+#
+# Every capi-tests/test_*.c is compiled with cc against PREFIX/include and
+# linked against the installed shared libraries through pkg-config; each
+# program prints PASS/FAIL lines. Then: the ABI prototype unit is compiled
+# as C99 with -Werror and as C++; one program is linked statically against
+# the .a archives; and (unless NO_VALGRIND=1) every program runs again under
+# valgrind memcheck, where any error or leak fails that program. The last
+# line is "N passed, N failed".
+set -u
+PREFIX=${1:?usage: run.sh PREFIX}
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$HERE/out
+rm -rf "$OUT"; mkdir -p "$OUT"
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+CFLAGS="-std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(pkg-config --cflags libnal distcache distcacheserver escrow)"
+LIBS="$(pkg-config --libs distcacheserver escrow) -lpthread -Wl,-rpath,$PREFIX/lib"
+STATIC_LIBS="$PREFIX/lib/libnal.a $(pkg-config --static --libs-only-l libnal | sed 's/-lnal//')"
+passed=0; failed=0
+
+note_fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+# Runs one program (optionally under a wrapper), counting its PASS/FAIL lines.
+run_prog() {
+	label=$1; shift
+	log=$OUT/$label.log
+	"$@" > "$log" 2> "$log.err"
+	rc=$?
+	cat "$log"
+	p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+	passed=$((passed + p)); failed=$((failed + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		note_fail "$label (exit status $rc)"
+	fi
+	if [ "$rc" -ne 0 ]; then sed 's/^/    /' "$log.err" | tail -40; fi
+}
+
+# 1. Build every test program against the installed headers and .so files.
+progs=""
+for src in "$HERE"/test_*.c; do
+	name=$(basename "$src" .c)
+	if ${CC:-cc} $CFLAGS -I"$HERE" -o "$OUT/$name" "$src" $LIBS 2> "$OUT/$name.build"; then
+		progs="$progs $name"
+	else
+		cat "$OUT/$name.build"; note_fail "$name (does not compile)"
+	fi
+done
+
+# 2. Signature check: every exported function assigned to a pointer of the
+#    exact prototype, as C99 with -Werror and as C++.
+if [ -f "$HERE/abi_prototypes.c" ]; then
+	if ${CC:-cc} $CFLAGS -Wstrict-prototypes -c -o "$OUT/abi_c.o" "$HERE/abi_prototypes.c" 2> "$OUT/abi_c.err"; then
+		passed=$((passed + 1)); echo "PASS abi/prototypes_c99"
+	else cat "$OUT/abi_c.err"; note_fail "abi/prototypes_c99"; fi
+	if ${CXX:-c++} -x c++ -std=c++11 -Wall -Wextra -Werror -I"$PREFIX/include" -c -o "$OUT/abi_cxx.o" "$HERE/abi_prototypes.c" 2> "$OUT/abi_cxx.err"; then
+		passed=$((passed + 1)); echo "PASS abi/prototypes_cxx"
+	else cat "$OUT/abi_cxx.err"; note_fail "abi/prototypes_cxx"; fi
+fi
+
+# 3. Run them.
+for p in $progs; do run_prog "$p" "$OUT/$p"; done
+
+# 4. One program linked statically against the archives.
+for name in test_nal_buffer; do
+	[ -f "$HERE/$name.c" ] || continue
+	if ${CC:-cc} $CFLAGS -I"$HERE" -o "$OUT/$name.static" "$HERE/$name.c" $STATIC_LIBS 2> "$OUT/$name.static.build"; then
+		if ldd "$OUT/$name.static" | grep -q 'libnal\|libdistcache_core'; then
+			note_fail "static/$name (still links a shared libnal)"
+		else
+			run_prog "$name.static" "$OUT/$name.static"
+		fi
+	else cat "$OUT/$name.static.build"; note_fail "static/$name (does not link)"; fi
+done
+
+# 5. Every program again under valgrind, counted once per program: any
+#    memory error or leak (exit status 99) or failed check fails it.
+if [ "${NO_VALGRIND:-0}" != 1 ] && command -v valgrind > /dev/null; then
+	for p in $progs; do
+		log=$OUT/valgrind.$p.log
+		valgrind -q --error-exitcode=99 --leak-check=full \
+			--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+			--child-silent-after-fork=yes "$OUT/$p" > "$log" 2> "$log.err"
+		rc=$?
+		if [ "$rc" -eq 0 ] && ! grep -q '^FAIL ' "$log"; then
+			passed=$((passed + 1)); echo "PASS valgrind/$p"
+		else
+			note_fail "valgrind/$p (exit status $rc)"; grep '^FAIL ' "$log"; tail -60 "$log.err" | sed 's/^/    /'
+		fi
+	done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,2 @@
+/* libdistcache/dc_client.h - older location of <distcache/dc_client.h>. */
+#include <distcache/dc_client.h>

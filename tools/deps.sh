@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages the build and tests need, if any is missing.
+# Safe to run repeatedly; needs root (or sudo) only when something is missing.
+set -e
+need=""
+have() { command -v "$1" > /dev/null 2>&1; }
+have cc || need="$need gcc"
+have c++ || need="$need g++"
+have make || need="$need make"
+have pkg-config || need="$need pkg-config"
+have valgrind || need="$need valgrind"
+have python3 || need="$need python3"
+for pkg in $EXTRA_DEBS; do dpkg -s "$pkg" > /dev/null 2>&1 || need="$need $pkg"; done
+[ -z "$need" ] && exit 0
+echo "installing:$need"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q $need
