@@ -13,7 +13,7 @@
 set -u
 PREFIX=${1:?usage: run.sh PREFIX}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$HERE/out
+OUT=${OUT:-$HERE/out}
 rm -rf "$OUT"; mkdir -p "$OUT"
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 CFLAGS="-std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(pkg-config --cflags libnal distcache distcacheserver escrow)"
@@ -49,16 +49,19 @@ for src in "$HERE"/test_*.c; do
 	fi
 done
 
-# 2. Signature check: every exported function assigned to a pointer of the
-#    exact prototype, as C99 with -Werror and as C++.
-if [ -f "$HERE/abi_prototypes.c" ]; then
-	if ${CC:-cc} $CFLAGS -Wstrict-prototypes -c -o "$OUT/abi_c.o" "$HERE/abi_prototypes.c" 2> "$OUT/abi_c.err"; then
-		passed=$((passed + 1)); echo "PASS abi/prototypes_c99"
-	else cat "$OUT/abi_c.err"; note_fail "abi/prototypes_c99"; fi
-	if ${CXX:-c++} -x c++ -std=c++11 -Wall -Wextra -Werror -I"$PREFIX/include" -c -o "$OUT/abi_cxx.o" "$HERE/abi_prototypes.c" 2> "$OUT/abi_cxx.err"; then
-		passed=$((passed + 1)); echo "PASS abi/prototypes_cxx"
-	else cat "$OUT/abi_cxx.err"; note_fail "abi/prototypes_cxx"; fi
-fi
+# 2. Signature checks: each abi_*.c assigns every exported function of one
+#    header to a pointer of the exact prototype written out from the ABI
+#    specification; compiled as C99 with -Werror and as C++.
+for src in "$HERE"/abi_*.c; do
+	[ -f "$src" ] || continue
+	name=$(basename "$src" .c)
+	if ${CC:-cc} $CFLAGS -Wstrict-prototypes -c -o "$OUT/$name.o" "$src" 2> "$OUT/$name.c.err"; then
+		passed=$((passed + 1)); echo "PASS $name/c99"
+	else cat "$OUT/$name.c.err"; note_fail "$name/c99"; fi
+	if ${CXX:-c++} -x c++ -std=c++11 -Wall -Wextra -Werror -I"$PREFIX/include" -c -o "$OUT/$name.cxx.o" "$src" 2> "$OUT/$name.cxx.err"; then
+		passed=$((passed + 1)); echo "PASS $name/cxx"
+	else cat "$OUT/$name.cxx.err"; note_fail "$name/cxx"; fi
+done
 
 # 3. Run them.
 for p in $progs; do run_prog "$p" "$OUT/$p"; done
@@ -91,6 +94,15 @@ if [ "${NO_VALGRIND:-0}" != 1 ] && command -v valgrind > /dev/null; then
 		fi
 	done
 fi
+
+# 6. Scenario scripts (servers, daemons, restarts): each scenario_*.sh gets
+#    PREFIX and a private work directory and prints PASS/FAIL lines.
+for sc in "$HERE"/scenario_*.sh; do
+	[ -f "$sc" ] || continue
+	name=$(basename "$sc" .sh)
+	mkdir -p "$OUT/$name.d"
+	run_prog "$name" sh "$sc" "$PREFIX" "$OUT/$name.d"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

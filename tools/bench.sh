@@ -1,0 +1,19 @@
+#!/bin/sh
+# Benchmarks (not tests): builds, installs into _build/bench-prefix, then runs
+# every bench program and prints its table. Ratios are measured in one run
+# against a raw-socket baseline measured by the same program.
+set -e
+cd "$(dirname "$0")/.."
+PREFIX=$(pwd)/_build/bench-prefix
+make -s install PREFIX="$PREFIX" > /dev/null
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+mkdir -p _build/bench
+for src in bench/*.c; do
+	[ -f "$src" ] || continue
+	name=$(basename "$src" .c)
+	cc -O2 -std=gnu99 -o "_build/bench/$name" "$src" $(pkg-config --cflags --libs distcacheserver escrow) \
+		-lpthread -Wl,-rpath,"$PREFIX/lib"
+	echo "## $name"
+	"_build/bench/$name" "$PREFIX"
+	echo
+done
