@@ -7,3 +7,7 @@
 
 pub mod capi;
 pub mod nal;
+pub mod protocol;
+pub mod cache;
+pub mod server;
+pub mod client;
