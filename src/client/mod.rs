@@ -9,6 +9,8 @@
 //! Request uids come from one process-wide counter starting at 1, taken
 //! once per operation that reaches the network stage.
 
+pub mod net;
+
 use crate::protocol::payload::encode_add;
 use crate::protocol::{encode_message, Assembler, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
 use parking_lot::Mutex;
