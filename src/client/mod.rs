@@ -313,8 +313,29 @@ pub fn exchange<S: Stream + ?Sized>(
     persistent: bool,
 ) -> TxResult {
     stream.send_all(request).map_err(TxError::Network)?;
+    RECV_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        receive(stream, &mut buf, uid, cmd, persistent)
+    })
+}
+
+thread_local! {
+    /// Receive space reused by every exchange of the thread.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn receive<S: Stream + ?Sized>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    uid: u32,
+    cmd: Cmd,
+    persistent: bool,
+) -> TxResult {
+    let size = MAX_TOTAL_DATA + 16 * HEADER_LEN;
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
     let mut asm = Assembler::new(true);
-    let mut buf = vec![0u8; MAX_TOTAL_DATA + 16 * HEADER_LEN];
     let mut have = 0;
     loop {
         let n = stream.recv(&mut buf[have..]).map_err(TxError::Network)?;
@@ -327,11 +348,11 @@ pub fn exchange<S: Stream + ?Sized>(
             if persistent && used != have {
                 return Err(TxError::Protocol);
             }
-            let (r_uid, r_cmd, payload) = asm.message().expect("complete");
+            let (r_uid, r_cmd, payload) = asm.into_message().expect("complete");
             if r_uid != uid || r_cmd != cmd || payload.is_empty() {
                 return Err(TxError::Protocol);
             }
-            return Ok(payload.to_vec());
+            return Ok(payload);
         }
         buf.copy_within(used..have, 0);
         have -= used;

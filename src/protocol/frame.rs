@@ -256,6 +256,15 @@ impl Assembler {
         Some((uid, Cmd::from_operation(op)?, &self.payload))
     }
 
+    /// The complete message, taking the payload out of the assembler.
+    pub fn into_message(self) -> Option<(u32, Cmd, Vec<u8>)> {
+        if !self.complete {
+            return None;
+        }
+        let (uid, op) = self.first?;
+        Some((uid, Cmd::from_operation(op)?, self.payload))
+    }
+
     /// Forgets the current message (complete or partial).
     pub fn reset(&mut self) {
         self.first = None;
