@@ -35,6 +35,216 @@ typedef struct st_NAL_BUFFER     NAL_BUFFER;
 /* Spelling used once by the original API document. */
 #define NAL_SELECTOR_FLAG_SEND	NAL_SELECT_FLAG_SEND
 
+/**
+ * Nagle's algorithm for TCP connections created or accepted afterwards:
+ * 0 (the default) sets TCP_NODELAY on them, non-zero leaves it off.
+ */
+void NAL_config_set_nagle(int enabled);
+
+NAL_ADDRESS *NAL_ADDRESS_new(void);
+
+/**
+ * Older name of `NAL_ADDRESS_new`.
+ */
+NAL_ADDRESS *NAL_ADDRESS_malloc(void);
+
+void NAL_ADDRESS_free(NAL_ADDRESS *addr);
+
+/**
+ * Back to unused; the default buffer size is kept.
+ */
+void NAL_ADDRESS_reset(NAL_ADDRESS *addr);
+
+/**
+ * Parses `IP:`/`IPv4:`/`IPv6:`/`UNIX:`/`FD:` strings; 1 on success.
+ */
+int NAL_ADDRESS_create(NAL_ADDRESS *addr, const char *addr_string, unsigned int def_buffer_size);
+
+unsigned int NAL_ADDRESS_get_def_buffer_size(const NAL_ADDRESS *addr);
+
+int NAL_ADDRESS_set_def_buffer_size(NAL_ADDRESS *addr, unsigned int def_buffer_size);
+
+int NAL_ADDRESS_can_connect(const NAL_ADDRESS *addr);
+
+int NAL_ADDRESS_can_listen(const NAL_ADDRESS *addr);
+
+NAL_LISTENER *NAL_LISTENER_new(void);
+
+/**
+ * Older name of `NAL_LISTENER_new`.
+ */
+NAL_LISTENER *NAL_LISTENER_malloc(void);
+
+void NAL_LISTENER_free(NAL_LISTENER *list);
+
+void NAL_LISTENER_reset(NAL_LISTENER *list);
+
+/**
+ * Listens on an active address; a unix socket file is replaced.
+ */
+int NAL_LISTENER_create(NAL_LISTENER *list, const NAL_ADDRESS *addr);
+
+int NAL_LISTENER_add_to_selector(NAL_LISTENER *list, NAL_SELECTOR *sel);
+
+void NAL_LISTENER_del_from_selector(NAL_LISTENER *list);
+
+/**
+ * Non-zero once no more connections can come (an `FD:` listener whose
+ * single connection was accepted).
+ */
+int NAL_LISTENER_finished(const NAL_LISTENER *list);
+
+/**
+ * Changes the owner (and group) of a unix socket file.
+ */
+int NAL_LISTENER_set_fs_owner(NAL_LISTENER *list, const char *ownername, const char *groupname);
+
+/**
+ * Changes the permissions of a unix socket file ("600", "0660", ...).
+ */
+int NAL_LISTENER_set_fs_perms(NAL_LISTENER *list, const char *octal_string);
+
+/**
+ * Older API: accept the connection `sel`'s last select reported.
+ */
+int NAL_LISTENER_accept(const NAL_LISTENER *list, NAL_SELECTOR *sel, NAL_CONNECTION *conn);
+
+/**
+ * Older API: wait (without a selector) for a connection and accept it.
+ */
+int NAL_LISTENER_accept_block(const NAL_LISTENER *list, NAL_CONNECTION *conn);
+
+NAL_CONNECTION *NAL_CONNECTION_new(void);
+
+/**
+ * Older name of `NAL_CONNECTION_new`.
+ */
+NAL_CONNECTION *NAL_CONNECTION_malloc(void);
+
+void NAL_CONNECTION_free(NAL_CONNECTION *conn);
+
+void NAL_CONNECTION_reset(NAL_CONNECTION *conn);
+
+/**
+ * Connects to an address that can connect; a TCP connect may still be in
+ * progress on return (see NAL_CONNECTION_is_established).
+ */
+int NAL_CONNECTION_create(NAL_CONNECTION *conn, const NAL_ADDRESS *addr);
+
+/**
+ * Accepts the connection the listener's last select reported; never blocks.
+ */
+int NAL_CONNECTION_accept(NAL_CONNECTION *conn, NAL_LISTENER *list);
+
+/**
+ * Resizes both buffers (at most 32768 bytes).
+ */
+int NAL_CONNECTION_set_size(NAL_CONNECTION *conn, unsigned int size);
+
+NAL_BUFFER *NAL_CONNECTION_get_read(NAL_CONNECTION *conn);
+
+NAL_BUFFER *NAL_CONNECTION_get_send(NAL_CONNECTION *conn);
+
+const NAL_BUFFER *NAL_CONNECTION_get_read_c(const NAL_CONNECTION *conn);
+
+const NAL_BUFFER *NAL_CONNECTION_get_send_c(const NAL_CONNECTION *conn);
+
+/**
+ * Older API: like the two-argument `NAL_CONNECTION_io`, reading at most
+ * `max_read` and sending at most `max_send` bytes (0 = no limit).
+ */
+int NAL_CONNECTION_io_cap(NAL_CONNECTION *conn,
+                          NAL_SELECTOR *sel,
+                          unsigned int max_read,
+                          unsigned int max_send);
+
+int NAL_CONNECTION_is_established(const NAL_CONNECTION *conn);
+
+int NAL_CONNECTION_add_to_selector(NAL_CONNECTION *conn, NAL_SELECTOR *sel);
+
+void NAL_CONNECTION_del_from_selector(NAL_CONNECTION *conn);
+
+/**
+ * Two connected unix-domain sockets (e.g. for a parent and a forked child).
+ */
+int NAL_CONNECTION_create_pair(NAL_CONNECTION *conn1,
+                               NAL_CONNECTION *conn2,
+                               unsigned int def_buffer_size);
+
+/**
+ * Older API: a loopback FIFO without a descriptor; its read and send
+ * buffers are one buffer.
+ */
+int NAL_CONNECTION_create_dummy(NAL_CONNECTION *conn, unsigned int def_buffer_size);
+
+/**
+ * A selector whose implementation is chosen at the first attach (poll).
+ */
+NAL_SELECTOR *NAL_SELECTOR_new(void);
+
+/**
+ * Older name of `NAL_SELECTOR_new`.
+ */
+NAL_SELECTOR *NAL_SELECTOR_malloc(void);
+
+/**
+ * A selector with select(2) semantics (microsecond timeouts; descriptors
+ * from 1024 up are refused).
+ */
+NAL_SELECTOR *NAL_SELECTOR_new_fdselect(void);
+
+/**
+ * A selector with poll(2) semantics (millisecond timeouts, truncated).
+ */
+NAL_SELECTOR *NAL_SELECTOR_new_fdpoll(void);
+
+/**
+ * Destroys the selector; attached objects become unattached.
+ */
+void NAL_SELECTOR_free(NAL_SELECTOR *sel);
+
+/**
+ * Detaches every object and clears all results.
+ */
+void NAL_SELECTOR_reset(NAL_SELECTOR *sel);
+
+/**
+ * One blocking round: > 0 something is ready, 0 timed out, -1 error
+ * (errno from the system call, e.g. EINTR).
+ */
+int NAL_SELECTOR_select(NAL_SELECTOR *sel, unsigned long usec_timeout, int use_timeout);
+
+/**
+ * Listeners and connections currently attached.
+ */
+unsigned int NAL_SELECTOR_num_objects(const NAL_SELECTOR *sel);
+
+/**
+ * Older API: register `conn` for the next select (read and send).
+ */
+int NAL_SELECTOR_add_conn(NAL_SELECTOR *sel, const NAL_CONNECTION *conn);
+
+/**
+ * Older API: register `conn` for the next select; `flags`
+ * (NAL_SELECT_FLAG_READ/_SEND) limit which events may wake it.
+ */
+int NAL_SELECTOR_add_conn_ex(NAL_SELECTOR *sel, const NAL_CONNECTION *conn, unsigned int flags);
+
+/**
+ * Older API: cancel a registration made for the next select.
+ */
+int NAL_SELECTOR_del_conn(NAL_SELECTOR *sel, const NAL_CONNECTION *conn);
+
+/**
+ * Older API: register `list` for the next select.
+ */
+int NAL_SELECTOR_add_listener(NAL_SELECTOR *sel, const NAL_LISTENER *list);
+
+/**
+ * Older API: cancel a listener registration made for the next select.
+ */
+int NAL_SELECTOR_del_listener(NAL_SELECTOR *sel, const NAL_LISTENER *list);
+
 NAL_BUFFER *NAL_BUFFER_new(void);
 
 /**

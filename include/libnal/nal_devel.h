@@ -116,7 +116,74 @@ struct st_NAL_SELECTOR_vtable {
 	int (*ctrl)(NAL_SELECTOR *, int, void *);
 };
 
+int nal_address_set_vtable(NAL_ADDRESS *addr, const NAL_ADDRESS_vtable *vt);
 
+const NAL_ADDRESS_vtable *nal_address_get_vtable(const NAL_ADDRESS *addr);
+
+void *nal_address_get_vtdata(const NAL_ADDRESS *addr);
+
+const NAL_LISTENER_vtable *nal_address_get_listener(const NAL_ADDRESS *addr);
+
+const NAL_CONNECTION_vtable *nal_address_get_connection(const NAL_ADDRESS *addr);
+
+int nal_listener_set_vtable(NAL_LISTENER *list, const NAL_LISTENER_vtable *vt);
+
+const NAL_LISTENER_vtable *nal_listener_get_vtable(const NAL_LISTENER *list);
+
+void *nal_listener_get_vtdata(const NAL_LISTENER *list);
+
+const NAL_CONNECTION_vtable *nal_listener_pre_accept(NAL_LISTENER *list);
+
+void nal_listener_pre_select(NAL_LISTENER *list);
+
+void nal_listener_post_select(NAL_LISTENER *list);
+
+NAL_SELECTOR *nal_listener_get_selector(const NAL_LISTENER *list, NAL_SELECTOR_TOKEN *token);
+
+void nal_listener_set_selector_raw(NAL_LISTENER *list, NAL_SELECTOR *sel, NAL_SELECTOR_TOKEN token);
+
+int nal_connection_set_vtable(NAL_CONNECTION *conn, const NAL_CONNECTION_vtable *vt);
+
+const NAL_CONNECTION_vtable *nal_connection_get_vtable(const NAL_CONNECTION *conn);
+
+void *nal_connection_get_vtdata(const NAL_CONNECTION *conn);
+
+void nal_connection_pre_select(NAL_CONNECTION *conn);
+
+void nal_connection_post_select(NAL_CONNECTION *conn);
+
+NAL_SELECTOR *nal_connection_get_selector(const NAL_CONNECTION *conn, NAL_SELECTOR_TOKEN *token);
+
+void nal_connection_set_selector_raw(NAL_CONNECTION *conn,
+                                     NAL_SELECTOR *sel,
+                                     NAL_SELECTOR_TOKEN token);
+
+/**
+ * Head of the list of address types; none is exposed as a C vtable.
+ */
+const NAL_ADDRESS_vtable *NAL_ADDRESS_vtable_builtins(void);
+
+void NAL_ADDRESS_vtable_link(NAL_ADDRESS_vtable *vt);
+
+const NAL_SELECTOR_vtable *sel_fdselect(void);
+
+const NAL_SELECTOR_vtable *sel_fdpoll(void);
+
+NAL_SELECTOR *nal_selector_new(const NAL_SELECTOR_vtable *vt);
+
+const NAL_SELECTOR_vtable *nal_selector_get_vtable(const NAL_SELECTOR *sel);
+
+void *nal_selector_get_vtdata(const NAL_SELECTOR *sel);
+
+/**
+ * NAL_SELECTOR_TYPE_DYNAMIC (1) until the first attach, then FDPOLL (3);
+ * FDSELECT (2) / FDPOLL for the explicit constructors; ERROR (0) for NULL.
+ */
+NAL_SELECTOR_TYPE nal_selector_get_type(const NAL_SELECTOR *sel);
+
+int nal_selector_ctrl(NAL_SELECTOR *sel, int cmd, void *arg);
+
+int nal_selector_dynamic_set(NAL_SELECTOR *sel, const NAL_SELECTOR_vtable *vt);
 
 #ifdef __cplusplus
 }

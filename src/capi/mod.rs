@@ -3,10 +3,18 @@
 //! [`guard`] so that a panic becomes the function's failure value instead of
 //! unwinding into C.
 
+#![allow(non_camel_case_types)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod nal_address;
 pub mod nal_buffer;
 pub mod nal_codec;
+pub mod nal_connection;
+pub mod nal_devel;
+pub mod nal_global;
+pub mod nal_listener;
+pub mod nal_selector;
 
 /// Runs `body`, turning a panic into `fail`.
 pub(crate) fn guard<R>(fail: R, body: impl FnOnce() -> R) -> R {
@@ -22,4 +30,41 @@ pub(crate) fn guard_void(body: impl FnOnce()) {
 pub(crate) fn set_errno(code: i32) {
     // SAFETY: __errno_location returns the valid thread-local errno slot.
     unsafe { *libc::__errno_location() = code };
+}
+
+/// Allocates a new C handle holding a default core object.
+pub(crate) fn new_handle<T: Default>() -> *mut T {
+    Box::into_raw(Box::new(T::default()))
+}
+
+/// Destroys a handle made by [`new_handle`]; NULL is a no-op.
+pub(crate) fn free_handle<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: non-NULL handles of this type come from new_handle
+        // (Box::into_raw) and C frees each one once.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+}
+
+/// Borrows the object behind a handle.
+pub(crate) fn obj<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: non-NULL handles point at live objects made by new_handle;
+    // the API is single-threaded per object, so no &mut exists meanwhile.
+    unsafe { ptr.as_ref() }
+}
+
+/// Mutably borrows the object behind a handle.
+pub(crate) fn obj_mut<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
+    // SAFETY: as for `obj`; callers never hold two borrows of one handle
+    // (functions taking two handles of one type check they differ).
+    unsafe { ptr.as_mut() }
+}
+
+/// Borrows a NUL-terminated C string as bytes.
+pub(crate) fn c_bytes<'a>(ptr: *const libc::c_char) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller passes a valid NUL-terminated string.
+    Some(unsafe { std::ffi::CStr::from_ptr(ptr) }.to_bytes())
 }

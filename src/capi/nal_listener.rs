@@ -1,0 +1,135 @@
+//! `NAL_LISTENER`: listening sockets.
+
+use super::nal_address::NAL_ADDRESS;
+use super::nal_connection::NAL_CONNECTION;
+use super::nal_selector::NAL_SELECTOR;
+use super::{c_bytes, free_handle, guard, guard_void, new_handle, obj, obj_mut};
+use crate::nal::listener::Listener;
+use libc::{c_char, c_int};
+
+pub type NAL_LISTENER = Listener;
+
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_new() -> *mut NAL_LISTENER {
+    guard(std::ptr::null_mut(), new_handle::<Listener>)
+}
+
+/// Older name of `NAL_LISTENER_new`.
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_malloc() -> *mut NAL_LISTENER {
+    NAL_LISTENER_new()
+}
+
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_free(list: *mut NAL_LISTENER) {
+    guard_void(|| free_handle(list))
+}
+
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_reset(list: *mut NAL_LISTENER) {
+    guard_void(|| {
+        if let Some(l) = obj_mut(list) {
+            l.reset()
+        }
+    })
+}
+
+/// Listens on an active address; a unix socket file is replaced.
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_create(list: *mut NAL_LISTENER, addr: *const NAL_ADDRESS) -> c_int {
+    guard(0, || match (obj_mut(list), obj(addr)) {
+        (Some(l), Some(a)) => l.create(a) as c_int,
+        _ => 0,
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_add_to_selector(
+    list: *mut NAL_LISTENER,
+    sel: *mut NAL_SELECTOR,
+) -> c_int {
+    guard(0, || match (obj_mut(list), obj(sel)) {
+        (Some(l), Some(s)) => l.add_to_selector(s) as c_int,
+        _ => 0,
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_del_from_selector(list: *mut NAL_LISTENER) {
+    guard_void(|| {
+        if let Some(l) = obj_mut(list) {
+            l.del_from_selector()
+        }
+    })
+}
+
+/// Non-zero once no more connections can come (an `FD:` listener whose
+/// single connection was accepted).
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_finished(list: *const NAL_LISTENER) -> c_int {
+    guard(0, || obj(list).is_some_and(Listener::finished) as c_int)
+}
+
+fn name<'a>(ptr: *const c_char) -> Result<Option<&'a str>, ()> {
+    match c_bytes(ptr) {
+        None => Ok(None),
+        Some(b) => std::str::from_utf8(b).map(Some).map_err(|_| ()),
+    }
+}
+
+/// Changes the owner (and group) of a unix socket file.
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_set_fs_owner(
+    list: *mut NAL_LISTENER,
+    ownername: *const c_char,
+    groupname: *const c_char,
+) -> c_int {
+    guard(0, || {
+        let (Some(l), Ok(owner), Ok(group)) = (obj(list), name(ownername), name(groupname)) else {
+            return 0;
+        };
+        l.set_fs_owner(owner, group) as c_int
+    })
+}
+
+/// Changes the permissions of a unix socket file ("600", "0660", ...).
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_set_fs_perms(
+    list: *mut NAL_LISTENER,
+    octal_string: *const c_char,
+) -> c_int {
+    guard(0, || match (obj(list), name(octal_string)) {
+        (Some(l), Ok(Some(s))) => l.set_fs_perms(s) as c_int,
+        _ => 0,
+    })
+}
+
+/// Older API: accept the connection `sel`'s last select reported.
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_accept(
+    list: *const NAL_LISTENER,
+    sel: *mut NAL_SELECTOR,
+    conn: *mut NAL_CONNECTION,
+) -> c_int {
+    let _ = sel; // the listener knows its own results
+    guard(0, || {
+        match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
+            (Some(l), Some(c)) => c.accept(l) as c_int,
+            _ => 0,
+        }
+    })
+}
+
+/// Older API: wait (without a selector) for a connection and accept it.
+#[no_mangle]
+pub extern "C" fn NAL_LISTENER_accept_block(
+    list: *const NAL_LISTENER,
+    conn: *mut NAL_CONNECTION,
+) -> c_int {
+    guard(0, || {
+        match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
+            (Some(l), Some(c)) => c.accept_blocking(l) as c_int,
+            _ => 0,
+        }
+    })
+}

@@ -1,0 +1,496 @@
+//! NAL_CONNECTION: a non-blocking descriptor (or two) plus a read buffer
+//! and a send buffer, moved by `io` according to the last select.
+
+use super::address::{Address, Transport};
+use super::buffer::SharedBuffer;
+use super::listener::Listener;
+use super::selector::{
+    Attachment, EntryFds, EntrySpec, Selector, WatchRole, EXCEPT, READ, READ_SEND, SEND,
+};
+use super::{nagle_enabled, sys, MAX_BUFFER_SIZE};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+/// The descriptors behind an active connection.
+pub(crate) enum Endpoint {
+    /// A socket (TCP, unix, or one end of a pair).
+    Socket(OwnedFd),
+    /// `FD:n` — one descriptor of any kind for both directions.
+    FdSingle(OwnedFd),
+    /// `FD:r:w` — separate descriptors; an absent direction is None.
+    FdPair(Option<OwnedFd>, Option<OwnedFd>),
+    /// Loopback FIFO without any descriptor.
+    Dummy,
+}
+
+impl Endpoint {
+    fn read_fd(&self) -> Option<RawFd> {
+        match self {
+            Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => Some(fd.as_raw_fd()),
+            Endpoint::FdPair(r, _) => r.as_ref().map(|f| f.as_raw_fd()),
+            Endpoint::Dummy => None,
+        }
+    }
+
+    fn write_fd(&self) -> Option<RawFd> {
+        match self {
+            Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => Some(fd.as_raw_fd()),
+            Endpoint::FdPair(_, w) => w.as_ref().map(|f| f.as_raw_fd()),
+            Endpoint::Dummy => None,
+        }
+    }
+
+    fn entry_fds(&self) -> Option<EntryFds> {
+        match self {
+            Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => Some(EntryFds::Single(fd.as_raw_fd())),
+            Endpoint::FdPair(r, w) => Some(EntryFds::Pair {
+                read: r.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                write: w.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            }),
+            Endpoint::Dummy => None,
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let fd = self
+            .write_fd()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        match self {
+            Endpoint::Socket(_) => sys::send(fd, buf),
+            _ => sys::write(fd, buf),
+        }
+    }
+}
+
+struct Active {
+    endpoint: Endpoint,
+    read: Arc<SharedBuffer>,
+    /// The same buffer as `read` for a dummy connection.
+    send: Arc<SharedBuffer>,
+    established: bool,
+}
+
+/// A connection (the C `NAL_CONNECTION`): unused until created, accepted or
+/// paired.
+#[derive(Default)]
+pub struct Connection {
+    active: Option<Active>,
+    attach: Option<Attachment>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reset();
+    }
+}
+
+fn sized(size: u32) -> Arc<SharedBuffer> {
+    Arc::new(SharedBuffer::for_connection(size as usize))
+}
+
+/// Applies the process-wide Nagle rule to a new TCP socket.
+fn apply_nagle(fd: &OwnedFd) -> bool {
+    nagle_enabled() || sys::set_nodelay(fd.as_raw_fd()).is_ok()
+}
+
+impl Connection {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    pub fn is_dummy(&self) -> bool {
+        matches!(
+            self.active,
+            Some(Active {
+                endpoint: Endpoint::Dummy,
+                ..
+            })
+        )
+    }
+
+    fn activate(
+        &mut self,
+        endpoint: Endpoint,
+        read: Arc<SharedBuffer>,
+        send: Arc<SharedBuffer>,
+        established: bool,
+    ) {
+        self.active = Some(Active {
+            endpoint,
+            read,
+            send,
+            established,
+        });
+    }
+
+    /// Connects to `addr` (`NAL_CONNECTION_create`): established at once for
+    /// unix sockets and descriptors, pending for a TCP connect in progress.
+    pub fn create(&mut self, addr: &Address) -> bool {
+        if self.is_active() || !addr.can_connect() {
+            return false;
+        }
+        let size = addr.def_buffer_size();
+        let Some(transport) = addr.transport() else {
+            return false;
+        };
+        let (raw, inet) = match transport {
+            Transport::Ipv4 {
+                host: Some(h),
+                port,
+            } => (
+                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V4(*h), *port)),
+                true,
+            ),
+            Transport::Ipv6 {
+                host: Some(h),
+                port,
+            } => (
+                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V6(*h), *port)),
+                true,
+            ),
+            Transport::Unix { path } => (sys::RawSockAddr::unix(path), false),
+            Transport::Fd { read, write } => return self.create_from_fds(*read, *write, size),
+            _ => return false,
+        };
+        let Ok(fd) = sys::stream_socket(&raw) else {
+            return false;
+        };
+        let Ok(established) = sys::connect(&fd, &raw) else {
+            return false;
+        };
+        if inet && !apply_nagle(&fd) {
+            return false;
+        }
+        self.activate(Endpoint::Socket(fd), sized(size), sized(size), established);
+        true
+    }
+
+    fn create_from_fds(&mut self, read: i32, write: i32, size: u32) -> bool {
+        let present = |fd: i32| fd >= 0 && sys::is_open(fd);
+        if (read >= 0 && !present(read)) || (write >= 0 && !present(write)) {
+            return false;
+        }
+        for fd in [read, write] {
+            if fd >= 0 && sys::set_nonblocking(fd).is_err() {
+                return false;
+            }
+        }
+        let (endpoint, rsize, wsize) = if read == write {
+            (Endpoint::FdSingle(sys::own(read)), size, size)
+        } else {
+            let r = (read >= 0).then(|| sys::own(read));
+            let w = (write >= 0).then(|| sys::own(write));
+            let (rs, ws) = (
+                if r.is_some() { size } else { 0 },
+                if w.is_some() { size } else { 0 },
+            );
+            (Endpoint::FdPair(r, w), rs, ws)
+        };
+        self.activate(endpoint, sized(rsize), sized(wsize), true);
+        true
+    }
+
+    /// Accepts the connection the listener's last select reported
+    /// (`NAL_CONNECTION_accept`). Never blocks.
+    pub fn accept(&mut self, list: &mut Listener) -> bool {
+        if self.is_active() {
+            return false;
+        }
+        match list.take_pending() {
+            Some((endpoint, size)) => self.adopt(endpoint, size),
+            None => false,
+        }
+    }
+
+    /// Waits for and accepts a connection without a selector (older API).
+    pub fn accept_blocking(&mut self, list: &mut Listener) -> bool {
+        if self.is_active() {
+            return false;
+        }
+        match list.accept_blocking() {
+            Some((endpoint, size)) => self.adopt(endpoint, size),
+            None => false,
+        }
+    }
+
+    fn adopt(&mut self, endpoint: Endpoint, size: u32) -> bool {
+        if let Endpoint::Socket(fd) = &endpoint {
+            if is_inet(fd) && !apply_nagle(fd) {
+                return false;
+            }
+        }
+        let (rs, ws) = match &endpoint {
+            Endpoint::FdPair(r, w) => (
+                if r.is_some() { size } else { 0 },
+                if w.is_some() { size } else { 0 },
+            ),
+            _ => (size, size),
+        };
+        self.activate(endpoint, sized(rs), sized(ws), true);
+        true
+    }
+
+    /// A connected pair of unix sockets (`NAL_CONNECTION_create_pair`).
+    pub fn create_pair(a: &mut Connection, b: &mut Connection, size: u32) -> bool {
+        if a.is_active() || b.is_active() || size as usize > MAX_BUFFER_SIZE {
+            return false;
+        }
+        let Ok((fa, fb)) = sys::socket_pair() else {
+            return false;
+        };
+        a.activate(Endpoint::Socket(fa), sized(size), sized(size), true);
+        b.activate(Endpoint::Socket(fb), sized(size), sized(size), true);
+        true
+    }
+
+    /// A loopback FIFO: one buffer serves as read and send buffer.
+    pub fn create_dummy(&mut self, size: u32) -> bool {
+        if self.is_active() || size as usize > MAX_BUFFER_SIZE {
+            return false;
+        }
+        let buf = sized(size);
+        self.activate(Endpoint::Dummy, buf.clone(), buf, true);
+        true
+    }
+
+    /// Closes everything and returns to unused.
+    pub fn reset(&mut self) {
+        self.detach();
+        self.active = None; // closes the descriptors
+    }
+
+    pub fn set_size(&mut self, size: u32) -> bool {
+        if size as usize > MAX_BUFFER_SIZE {
+            return false;
+        }
+        let Some(a) = &self.active else { return false };
+        let (has_read, has_send) = match &a.endpoint {
+            Endpoint::FdPair(r, w) => (r.is_some(), w.is_some()),
+            _ => (true, true),
+        };
+        let mut ok = true;
+        if has_read {
+            ok &= a.read.modify(|b| b.set_size(size as usize));
+        }
+        if has_send && !Arc::ptr_eq(&a.read, &a.send) {
+            ok &= a.send.modify(|b| b.set_size(size as usize));
+        }
+        ok
+    }
+
+    pub fn read_buffer(&self) -> Option<&Arc<SharedBuffer>> {
+        self.active.as_ref().map(|a| &a.read)
+    }
+
+    pub fn send_buffer(&self) -> Option<&Arc<SharedBuffer>> {
+        self.active.as_ref().map(|a| &a.send)
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.active.as_ref().is_some_and(|a| a.established)
+    }
+
+    /// Attached with `add_to_selector` (and the selector still exists).
+    pub fn is_attached(&self) -> bool {
+        self.attach.as_ref().is_some_and(Attachment::is_persistent)
+    }
+
+    /// Has a live one-shot home from the older registration calls.
+    pub fn has_oneshot_home(&self) -> bool {
+        self.attach
+            .as_ref()
+            .is_some_and(|a| a.is_live() && !a.is_persistent())
+    }
+
+    fn detach(&mut self) {
+        if let Some(att) = self.attach.take() {
+            if let Some(a) = &self.active {
+                a.read.set_watch(None);
+                a.send.set_watch(None);
+            }
+            att.detach();
+        }
+    }
+
+    fn attach_to(&mut self, sel: &Selector, persistent: bool, mask: u8) -> bool {
+        let Some(a) = &self.active else { return false };
+        let Some(fds) = a.endpoint.entry_fds() else {
+            return false;
+        };
+        let spec = EntrySpec {
+            fds,
+            listener: false,
+            want_read: true,
+            want_send: false,
+            connecting: !a.established,
+        };
+        let Some(att) = sel.attach(spec, persistent, mask) else {
+            return false;
+        };
+        let (_, read_full) = a.read.set_watch(Some(att.watch(WatchRole::Read)));
+        let (send_empty, _) = a.send.set_watch(Some(att.watch(WatchRole::Send)));
+        att.set_wants(Some(!read_full), Some(!send_empty));
+        self.attach = Some(att);
+        true
+    }
+
+    /// `NAL_CONNECTION_add_to_selector`: persistent attachment.
+    pub fn add_to_selector(&mut self, sel: &Selector) -> bool {
+        if !self.is_active() || self.is_attached() {
+            return false;
+        }
+        if self.is_dummy() {
+            return true; // selectors ignore dummies
+        }
+        self.detach(); // a stale or one-shot home
+        self.attach_to(sel, true, READ_SEND)
+    }
+
+    pub fn del_from_selector(&mut self) {
+        self.detach();
+    }
+
+    /// Older API: register for the next select on `sel` only, waiting for
+    /// the events in `mask` (plus exceptions).
+    pub fn register_oneshot(&mut self, sel: &Selector, mask: u8) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        if self.is_dummy() {
+            return true;
+        }
+        if let Some(att) = &self.attach {
+            if att.is_live() && sel.same(att.selector()) {
+                if !att.is_persistent() {
+                    att.register_oneshot(mask);
+                }
+                return true;
+            }
+            if att.is_persistent() {
+                return false; // attached to another selector
+            }
+        }
+        self.detach();
+        self.attach_to(sel, false, mask)
+    }
+
+    /// Older API: cancel a pending one-shot registration on `sel`.
+    pub fn cancel_oneshot(&mut self, sel: &Selector) {
+        if let Some(att) = &self.attach {
+            if sel.same(att.selector()) && !att.is_persistent() {
+                att.cancel_oneshot();
+            }
+        }
+    }
+
+    /// `NAL_CONNECTION_io` (1.5): 0 when unused, not attached, or dead.
+    pub fn io(&mut self) -> bool {
+        if self.is_dummy() {
+            return true;
+        }
+        if !self.is_attached() {
+            return false;
+        }
+        self.transfer(usize::MAX, usize::MAX)
+    }
+
+    /// Older API I/O: a connection that was not part of the last select
+    /// succeeds doing nothing. Limits of 0 mean "no limit".
+    pub fn io_capped(&mut self, max_read: usize, max_send: usize) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        if self.is_dummy() || self.attach.as_ref().is_none_or(|a| !a.is_live()) {
+            return true;
+        }
+        let cap = |v: usize| if v == 0 { usize::MAX } else { v };
+        self.transfer(cap(max_read), cap(max_send))
+    }
+
+    /// Performs the I/O the last select allows and consumes those results.
+    fn transfer(&mut self, max_read: usize, max_send: usize) -> bool {
+        let (Some(a), Some(att)) = (self.active.as_mut(), self.attach.as_ref()) else {
+            return false;
+        };
+        let results = att.results(READ_SEND);
+        if results & EXCEPT != 0 {
+            return false;
+        }
+        if !a.established {
+            if results & SEND == 0 {
+                return true;
+            }
+            let fd = a.endpoint.write_fd().unwrap_or(-1);
+            match sys::take_socket_error(fd) {
+                Ok(0) => {
+                    a.established = true;
+                    att.note_io(false, false, true);
+                }
+                _ => return false,
+            }
+        }
+        let mut read_drained = false;
+        let mut send_blocked = false;
+        if results & READ != 0 {
+            let fd = a.endpoint.read_fd().unwrap_or(-1);
+            let outcome: io::Result<(usize, usize)> = a.read.modify(|b| {
+                let spare = b.spare_mut();
+                let offered = spare.len().min(max_read);
+                if offered == 0 {
+                    return Ok((0, 0));
+                }
+                let n = sys::read(fd, &mut spare[..offered])?;
+                b.wrote(n);
+                Ok((n, offered))
+            });
+            match outcome {
+                Ok((0, offered)) if offered > 0 => return false, // end of file
+                Ok((n, offered)) => read_drained = n < offered,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => read_drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if results & SEND != 0 {
+            let endpoint = &a.endpoint;
+            let outcome: io::Result<usize> = a.send.modify(|b| {
+                let len = b.used().min(max_send);
+                if len == 0 {
+                    return Ok(0);
+                }
+                let n = endpoint.write(&b.data()[..len])?;
+                b.consume(n);
+                Ok(n)
+            });
+            match outcome {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => send_blocked = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if read_drained || send_blocked {
+            att.note_io(read_drained, send_blocked, false);
+        }
+        true
+    }
+
+    /// The descriptor of a socket connection (-1 otherwise); for tests and
+    /// tools.
+    pub fn raw_fd(&self) -> RawFd {
+        self.active
+            .as_ref()
+            .and_then(|a| a.endpoint.read_fd())
+            .unwrap_or(-1)
+    }
+}
+
+fn is_inet(fd: &OwnedFd) -> bool {
+    sys::is_inet_socket(fd.as_raw_fd())
+}

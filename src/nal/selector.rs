@@ -1,0 +1,650 @@
+//! NAL_SELECTOR: waits for network events on attached listeners and
+//! connections and keeps the per-object results of the last select.
+//!
+//! Implementation: descriptors are registered once with epoll (through mio,
+//! edge-triggered) when an object is attached. Each entry caches what the
+//! kernel last said (readable, writable, hang-up, error) and what the object
+//! wants (read while its read buffer has room, send while its send buffer
+//! holds data). Both change only through events, the library's own I/O, or
+//! buffer watches, and every change re-evaluates that one entry and puts it
+//! on the `ready` list if it can be reported. A select therefore costs
+//! O(ready objects), however many idle objects are attached.
+
+use super::buffer::BufferWatch;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use parking_lot::Mutex;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Result bits of a select, per object.
+pub const READ: u8 = 0x01;
+pub const SEND: u8 = 0x02;
+pub const EXCEPT: u8 = 0x04;
+pub const READ_SEND: u8 = READ | SEND;
+
+/// Descriptors ≥ this cannot be used with a select(2)-style selector.
+const FD_SETSIZE: RawFd = 1024;
+
+/// The implementation a selector was created with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectorType {
+    /// No implementation yet; becomes `FdPoll` at the first attach.
+    Dynamic,
+    FdSelect,
+    FdPoll,
+}
+
+/// The descriptors of an attached object.
+#[derive(Clone, Copy, Debug)]
+pub enum EntryFds {
+    /// One descriptor for both directions (sockets, `FD:n`).
+    Single(RawFd),
+    /// Separate read and write descriptors (`FD:r:w`); -1 = absent.
+    Pair { read: RawFd, write: RawFd },
+    /// A listening descriptor.
+    Listen(RawFd),
+}
+
+impl EntryFds {
+    fn each(&self, mut f: impl FnMut(RawFd, usize, Interest)) {
+        match *self {
+            EntryFds::Single(fd) => f(fd, 0, Interest::READABLE | Interest::WRITABLE),
+            EntryFds::Pair { read, write } => {
+                if read >= 0 {
+                    f(read, 0, Interest::READABLE);
+                }
+                if write >= 0 {
+                    f(write, 1, Interest::WRITABLE);
+                }
+            }
+            EntryFds::Listen(fd) => f(fd, 0, Interest::READABLE),
+        }
+    }
+}
+
+/// What an object tells the selector when it attaches.
+#[derive(Clone, Copy, Debug)]
+pub struct EntrySpec {
+    pub fds: EntryFds,
+    pub listener: bool,
+    pub want_read: bool,
+    pub want_send: bool,
+    pub connecting: bool,
+}
+
+/// What the kernel last reported for an entry.
+#[derive(Default, Clone, Copy, Debug)]
+struct Kernel {
+    readable: bool,
+    writable: bool,
+    read_closed: bool,
+    hangup: bool,
+    error: bool,
+}
+
+struct Entry {
+    id: u64,
+    spec: EntrySpec,
+    kernel: Kernel,
+    /// Descriptors epoll refused (regular files...): poll(2) reports them
+    /// always ready, so do we.
+    always_ready: bool,
+    /// Attached with `*_add_to_selector` (stays until detached).
+    persistent: bool,
+    /// Registered with the older one-shot calls for the next select only.
+    oneshot: bool,
+    oneshot_mask: u8,
+    results: u8,
+    on_ready_list: bool,
+}
+
+impl Entry {
+    fn participates(&self) -> bool {
+        self.persistent || self.oneshot
+    }
+
+    /// What a select would report for this entry right now.
+    fn ready_bits(&self) -> u8 {
+        if !self.participates() {
+            return 0;
+        }
+        let k = &self.kernel;
+        let readable = k.readable || k.read_closed || self.always_ready;
+        let writable = k.writable || self.always_ready;
+        let s = &self.spec;
+        if s.listener {
+            return if s.want_read && (readable || k.error) {
+                READ
+            } else {
+                0
+            };
+        }
+        if s.connecting {
+            return if writable || k.error || k.hangup {
+                SEND
+            } else {
+                0
+            };
+        }
+        let mask = if self.persistent {
+            READ_SEND
+        } else {
+            self.oneshot_mask
+        };
+        let mut bits = 0;
+        if mask & READ != 0 && s.want_read && (readable || k.hangup || k.error) {
+            bits |= READ;
+        }
+        if mask & SEND != 0 && s.want_send && (writable || k.error) {
+            bits |= SEND;
+        }
+        if bits == 0 && (k.error || k.hangup) {
+            bits = EXCEPT;
+        }
+        bits
+    }
+}
+
+struct Engine {
+    poll: Poll,
+    events: Events,
+}
+
+struct Inner {
+    ty: SelectorType,
+    /// Created at the first attach (or select) of a concrete selector.
+    engine: Option<Engine>,
+    /// True once the selector was freed: every attachment is stale.
+    closed: bool,
+    entries: Vec<Option<Entry>>,
+    free_slots: Vec<usize>,
+    next_id: u64,
+    ready: Vec<usize>,
+    with_results: Vec<usize>,
+    /// Slots holding a one-shot registration for the next select.
+    oneshots: Vec<usize>,
+    participants: usize,
+}
+
+impl Inner {
+    fn entry(&mut self, slot: usize, id: u64) -> Option<&mut Entry> {
+        self.entries.get_mut(slot)?.as_mut().filter(|e| e.id == id)
+    }
+
+    /// Re-evaluates one entry after anything it depends on changed.
+    fn refresh(&mut self, slot: usize) {
+        if let Some(Some(e)) = self.entries.get_mut(slot) {
+            if !e.on_ready_list && e.ready_bits() != 0 {
+                e.on_ready_list = true;
+                self.ready.push(slot);
+            }
+        }
+    }
+
+    fn is_concrete(&self) -> bool {
+        self.ty != SelectorType::Dynamic || self.engine.is_some()
+    }
+
+    fn engine(&mut self) -> io::Result<&mut Engine> {
+        if self.engine.is_none() {
+            self.engine = Some(Engine {
+                poll: Poll::new()?,
+                events: Events::with_capacity(1024),
+            });
+        }
+        Ok(self.engine.as_mut().expect("engine just created"))
+    }
+
+    fn set_participation(&mut self, slot: usize, persistent: Option<bool>, oneshot: Option<bool>) {
+        let Some(Some(e)) = self.entries.get_mut(slot) else {
+            return;
+        };
+        let before = e.participates();
+        if let Some(p) = persistent {
+            e.persistent = p;
+        }
+        if let Some(o) = oneshot {
+            if o && !e.oneshot {
+                self.oneshots.push(slot);
+            }
+            e.oneshot = o;
+        }
+        let after = e.participates();
+        match (before, after) {
+            (false, true) => self.participants += 1,
+            (true, false) => self.participants -= 1,
+            _ => {}
+        }
+        self.refresh(slot);
+    }
+
+    fn remove(&mut self, slot: usize, id: u64) {
+        let Some(e) = self.entry(slot, id) else {
+            return;
+        };
+        let fds = e.spec.fds;
+        let participated = e.participates();
+        self.entries[slot] = None;
+        self.free_slots.push(slot);
+        if participated {
+            self.participants -= 1;
+        }
+        if let Some(engine) = self.engine.as_mut() {
+            fds.each(|fd, _, _| {
+                let _ = engine.poll.registry().deregister(&mut SourceFd(&fd));
+            });
+        }
+    }
+
+    /// Drops every entry (their objects find themselves detached).
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.free_slots.clear();
+        self.ready.clear();
+        self.with_results.clear();
+        self.oneshots.clear();
+        self.participants = 0;
+        // A fresh epoll instance forgets every registration at once.
+        self.engine = None;
+    }
+}
+
+/// The state a selector shares with the objects attached to it.
+pub struct SelectorShared {
+    inner: Mutex<Inner>,
+}
+
+/// A selector (the C `NAL_SELECTOR`).
+pub struct Selector {
+    shared: Arc<SelectorShared>,
+}
+
+impl Default for Selector {
+    fn default() -> Self {
+        Self::with_type(SelectorType::Dynamic)
+    }
+}
+
+impl Drop for Selector {
+    fn drop(&mut self) {
+        let mut inner = self.shared.inner.lock();
+        inner.clear();
+        inner.closed = true;
+    }
+}
+
+/// Outcome of a select.
+#[derive(Debug)]
+pub enum SelectError {
+    /// A dynamic selector that never had anything attached (no errno).
+    NothingAttached,
+    /// The wait failed (typically EINTR); carries the OS error.
+    Os(io::Error),
+}
+
+impl Selector {
+    /// A dynamic selector (`NAL_SELECTOR_new`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_type(ty: SelectorType) -> Self {
+        let inner = Inner {
+            ty,
+            engine: None,
+            closed: false,
+            entries: Vec::new(),
+            free_slots: Vec::new(),
+            next_id: 1,
+            ready: Vec::new(),
+            with_results: Vec::new(),
+            oneshots: Vec::new(),
+            participants: 0,
+        };
+        Self {
+            shared: Arc::new(SelectorShared {
+                inner: Mutex::new(inner),
+            }),
+        }
+    }
+
+    /// The current type: a dynamic selector reports `FdPoll` once concrete.
+    pub fn selector_type(&self) -> SelectorType {
+        let inner = self.shared.inner.lock();
+        match inner.ty {
+            SelectorType::Dynamic if inner.engine.is_some() => SelectorType::FdPoll,
+            ty => ty,
+        }
+    }
+
+    /// Objects attached (persistently or for the next select).
+    pub fn num_objects(&self) -> usize {
+        self.shared.inner.lock().participants
+    }
+
+    pub(crate) fn same(&self, shared: &Arc<SelectorShared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// Detaches everything and clears all results; the type is kept.
+    pub fn reset(&self) {
+        self.shared.inner.lock().clear();
+    }
+
+    /// Registers an object. None when the selector cannot take it.
+    pub(crate) fn attach(
+        &self,
+        spec: EntrySpec,
+        persistent: bool,
+        oneshot_mask: u8,
+    ) -> Option<Attachment> {
+        let mut inner = self.shared.inner.lock();
+        if inner.closed {
+            return None;
+        }
+        let mut too_big = false;
+        spec.fds.each(|fd, _, _| too_big |= fd >= FD_SETSIZE);
+        if inner.ty == SelectorType::FdSelect && too_big {
+            return None;
+        }
+        let slot = inner.free_slots.pop().unwrap_or_else(|| {
+            inner.entries.push(None);
+            inner.entries.len() - 1
+        });
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let mut always_ready = false;
+        match inner.engine() {
+            Ok(engine) => spec.fds.each(|fd, dir, interest| {
+                let token = Token(slot * 2 + dir);
+                if engine
+                    .poll
+                    .registry()
+                    .register(&mut SourceFd(&fd), token, interest)
+                    .is_err()
+                {
+                    always_ready = true;
+                }
+            }),
+            Err(_) => {
+                inner.free_slots.push(slot);
+                return None;
+            }
+        }
+        inner.entries[slot] = Some(Entry {
+            id,
+            spec,
+            kernel: Kernel::default(),
+            always_ready,
+            persistent: false,
+            oneshot: false,
+            oneshot_mask,
+            results: 0,
+            on_ready_list: false,
+        });
+        inner.set_participation(slot, Some(persistent), Some(!persistent));
+        Some(Attachment {
+            shared: self.shared.clone(),
+            slot,
+            id,
+            persistent,
+        })
+    }
+
+    /// One blocking round (`NAL_SELECTOR_select`). Ok(n>0): n objects have
+    /// results; Ok(0): timed out.
+    pub fn select(&self, usec_timeout: u64, use_timeout: bool) -> Result<usize, SelectError> {
+        let mut guard = self.shared.inner.lock();
+        let inner = &mut *guard;
+        if !inner.is_concrete() {
+            return Err(SelectError::NothingAttached);
+        }
+        let timeout = use_timeout.then(|| match inner.ty {
+            SelectorType::FdSelect => Duration::from_micros(usec_timeout),
+            // poll(2) semantics: milliseconds, truncated.
+            _ => Duration::from_millis(usec_timeout / 1000),
+        });
+        let deadline = timeout.map(|t| Instant::now() + t);
+        for slot in std::mem::take(&mut inner.with_results) {
+            if let Some(Some(e)) = inner.entries.get_mut(slot) {
+                e.results = 0;
+            }
+        }
+        let mut waited = false;
+        loop {
+            let ready_now = collect_ready(inner);
+            // Something is ready: pick up events that are already queued
+            // (one non-blocking look) so they are reported this round too.
+            let wait = if ready_now {
+                if waited {
+                    break;
+                }
+                Some(Duration::ZERO)
+            } else {
+                match deadline {
+                    None => None,
+                    Some(d) => Some(d.saturating_duration_since(Instant::now())),
+                }
+            };
+            let engine = inner.engine().map_err(SelectError::Os)?;
+            if let Err(e) = engine.poll.poll(&mut engine.events, wait) {
+                if ready_now {
+                    break; // report what we have
+                }
+                return Err(SelectError::Os(e));
+            }
+            waited = true;
+            let fired: Vec<(usize, usize, Kernel)> = engine
+                .events
+                .iter()
+                .map(|ev| {
+                    let k = Kernel {
+                        readable: ev.is_readable(),
+                        writable: ev.is_writable(),
+                        read_closed: ev.is_read_closed(),
+                        hangup: ev.is_read_closed() && ev.is_write_closed(),
+                        error: ev.is_error(),
+                    };
+                    (ev.token().0 / 2, ev.token().0 % 2, k)
+                })
+                .collect();
+            for (slot, dir, k) in fired {
+                if let Some(Some(e)) = inner.entries.get_mut(slot) {
+                    let single = matches!(e.spec.fds, EntryFds::Single(_) | EntryFds::Listen(_));
+                    if dir == 0 {
+                        e.kernel.readable |= k.readable;
+                        e.kernel.read_closed |= k.read_closed;
+                    }
+                    if dir == 1 || single {
+                        e.kernel.writable |= k.writable;
+                    }
+                    e.kernel.hangup |= k.hangup;
+                    e.kernel.error |= k.error;
+                    inner.refresh(slot);
+                }
+            }
+            if ready_now {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) && !collect_ready(inner) {
+                end_round(inner);
+                return Ok(0);
+            }
+        }
+        // Store results for everything that can be reported.
+        let mut count = 0;
+        let ready = std::mem::take(&mut inner.ready);
+        for slot in ready {
+            let Some(Some(e)) = inner.entries.get_mut(slot) else {
+                continue;
+            };
+            let bits = e.ready_bits();
+            if bits == 0 {
+                e.on_ready_list = false;
+                continue;
+            }
+            e.results = bits;
+            count += 1;
+            inner.with_results.push(slot);
+            inner.ready.push(slot); // still ready until acted upon
+        }
+        end_round(inner);
+        Ok(count)
+    }
+}
+
+/// Drops entries that are no longer ready from the ready list; true when
+/// anything remains.
+fn collect_ready(inner: &mut Inner) -> bool {
+    let Inner { ready, entries, .. } = inner;
+    ready.retain(|&slot| match entries.get_mut(slot) {
+        Some(Some(e)) if e.ready_bits() != 0 => true,
+        Some(Some(e)) => {
+            e.on_ready_list = false;
+            false
+        }
+        _ => false,
+    });
+    !ready.is_empty()
+}
+
+/// One-shot registrations are consumed by the select that used them.
+fn end_round(inner: &mut Inner) {
+    for slot in std::mem::take(&mut inner.oneshots) {
+        inner.set_participation(slot, None, Some(false));
+    }
+}
+
+/// An object's link to the selector it is attached to.
+pub struct Attachment {
+    shared: Arc<SelectorShared>,
+    slot: usize,
+    id: u64,
+    persistent: bool,
+}
+
+impl Attachment {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner, usize) -> R) -> Option<R> {
+        let mut inner = self.shared.inner.lock();
+        inner.entry(self.slot, self.id)?;
+        Some(f(&mut inner, self.slot))
+    }
+
+    /// Still registered (the selector was not freed or reset since).
+    pub fn is_live(&self) -> bool {
+        self.with(|_, _| ()).is_some()
+    }
+
+    /// Attached with `*_add_to_selector` (not just a one-shot registration).
+    pub fn is_persistent(&self) -> bool {
+        self.persistent && self.is_live()
+    }
+
+    pub(crate) fn selector(&self) -> &Arc<SelectorShared> {
+        &self.shared
+    }
+
+    /// Results of the last select; `consume` bits are cleared.
+    pub fn results(&self, consume: u8) -> u8 {
+        self.with(|inner, slot| {
+            let e = inner.entries[slot].as_mut().expect("checked");
+            let r = e.results;
+            e.results &= !consume;
+            r
+        })
+        .unwrap_or(0)
+    }
+
+    /// Records what the object's own I/O learned: "would block" on read or
+    /// send, or a completed connect.
+    pub fn note_io(&self, read_drained: bool, send_blocked: bool, connected: bool) {
+        self.with(|inner, slot| {
+            let e = inner.entries[slot].as_mut().expect("checked");
+            if read_drained {
+                e.kernel.readable = false;
+            }
+            if send_blocked {
+                e.kernel.writable = false;
+            }
+            if connected {
+                e.spec.connecting = false;
+            }
+            inner.refresh(slot);
+        });
+    }
+
+    /// Updates what the object wants (listeners: whether to watch at all).
+    pub fn set_wants(&self, want_read: Option<bool>, want_send: Option<bool>) {
+        self.with(|inner, slot| {
+            let e = inner.entries[slot].as_mut().expect("checked");
+            if let Some(r) = want_read {
+                e.spec.want_read = r;
+            }
+            if let Some(s) = want_send {
+                e.spec.want_send = s;
+            }
+            inner.refresh(slot);
+        });
+    }
+
+    /// Re-arms a one-shot registration (older API), combining masks.
+    pub fn register_oneshot(&self, mask: u8) {
+        self.with(|inner, slot| {
+            let e = inner.entries[slot].as_mut().expect("checked");
+            if !e.oneshot {
+                e.oneshot_mask = 0;
+            }
+            e.oneshot_mask |= mask;
+            inner.set_participation(slot, None, Some(true));
+        });
+    }
+
+    pub fn cancel_oneshot(&self) {
+        self.with(|inner, slot| inner.set_participation(slot, None, Some(false)));
+    }
+
+    /// A buffer watch that keeps this entry's read or send interest current.
+    pub fn watch(&self, role: WatchRole) -> Arc<dyn BufferWatch> {
+        Arc::new(EntryWatch {
+            shared: self.shared.clone(),
+            slot: self.slot,
+            id: self.id,
+            role,
+        })
+    }
+
+    /// Removes the entry (no-op when already stale).
+    pub fn detach(self) {
+        self.shared.inner.lock().remove(self.slot, self.id);
+    }
+}
+
+/// Which buffer of a connection a watch is installed on.
+#[derive(Clone, Copy, Debug)]
+pub enum WatchRole {
+    Read,
+    Send,
+}
+
+struct EntryWatch {
+    shared: Arc<SelectorShared>,
+    slot: usize,
+    id: u64,
+    role: WatchRole,
+}
+
+impl BufferWatch for EntryWatch {
+    fn changed(&self, is_empty: bool, is_full: bool) {
+        let mut inner = self.shared.inner.lock();
+        if let Some(e) = inner.entry(self.slot, self.id) {
+            match self.role {
+                WatchRole::Read => e.spec.want_read = !is_full,
+                WatchRole::Send => e.spec.want_send = !is_empty,
+            }
+            inner.refresh(self.slot);
+        }
+    }
+}
