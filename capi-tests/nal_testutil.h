@@ -27,9 +27,11 @@
 #include "harness.h"
 
 /* Upper bound on select rounds in any pump loop (each round waits at most
- * TU_ROUND_USEC), so a broken implementation fails instead of hanging. */
+ * TU_ROUND_USEC), so a broken implementation fails instead of hanging; a
+ * pump also gives up after TU_MAX_IDLE consecutive timed-out selects. */
 #define TU_MAX_ROUNDS 400
 #define TU_ROUND_USEC 250000UL
+#define TU_MAX_IDLE 8
 
 static char tu_dir[64];
 
@@ -167,7 +169,7 @@ static inline int tu_fd_new_socket(const unsigned char *before, int max)
 static inline int tu_link(NAL_SELECTOR *sel, const char *addr_string, unsigned int size,
 			  NAL_LISTENER *list, NAL_CONNECTION *client, NAL_CONNECTION *server)
 {
-	int i, accepted = 0;
+	int i, accepted = 0, idle = 0, r;
 	NAL_ADDRESS *addr = NAL_ADDRESS_new();
 	CHECK(addr != NULL);
 	CHECK_EQ(NAL_ADDRESS_create(addr, addr_string, size), 1);
@@ -176,9 +178,11 @@ static inline int tu_link(NAL_SELECTOR *sel, const char *addr_string, unsigned i
 	NAL_ADDRESS_free(addr);
 	CHECK_EQ(NAL_LISTENER_add_to_selector(list, sel), 1);
 	CHECK_EQ(NAL_CONNECTION_add_to_selector(client, sel), 1);
-	for (i = 0; i < TU_MAX_ROUNDS; i++) {
+	for (i = 0; i < TU_MAX_ROUNDS && idle < TU_MAX_IDLE; i++) {
 		if (accepted && NAL_CONNECTION_is_established(client)) break;
-		CHECK(NAL_SELECTOR_select(sel, TU_ROUND_USEC, 1) >= 0);
+		r = NAL_SELECTOR_select(sel, TU_ROUND_USEC, 1);
+		CHECK(r >= 0);
+		idle = r ? 0 : idle + 1;
 		CHECK_EQ(NAL_CONNECTION_io(client), 1);
 		if (!accepted && NAL_CONNECTION_accept(server, list)) {
 			accepted = 1;
@@ -201,11 +205,13 @@ static inline int tu_transfer(NAL_SELECTOR *sel, NAL_CONNECTION *from, NAL_CONNE
 	unsigned char *in = malloc(len ? len : 1);
 	NAL_BUFFER *sb = NAL_CONNECTION_get_send(from);
 	NAL_BUFFER *rb = NAL_CONNECTION_get_read(to);
-	int i;
+	int i, idle = 0, r;
 	CHECK(in != NULL && sb != NULL && rb != NULL);
-	for (i = 0; i < TU_MAX_ROUNDS && got < len; i++) {
+	for (i = 0; i < TU_MAX_ROUNDS && got < len && idle < TU_MAX_IDLE; i++) {
 		sent += NAL_BUFFER_write(sb, data + sent, len - sent);
-		CHECK(NAL_SELECTOR_select(sel, TU_ROUND_USEC, 1) >= 0);
+		r = NAL_SELECTOR_select(sel, TU_ROUND_USEC, 1);
+		CHECK(r >= 0);
+		idle = r ? 0 : idle + 1;
 		CHECK_EQ(NAL_CONNECTION_io(from), 1);
 		CHECK_EQ(NAL_CONNECTION_io(to), 1);
 		got += NAL_BUFFER_read(rb, in + got, len - got);
