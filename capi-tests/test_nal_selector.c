@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <libnal/nal_devel.h>
 #include "nal_testutil.h"
 
@@ -483,6 +484,56 @@ static int detach_drops_results(void)
 	return 1;
 }
 
+static int attached_objects_survive_child_cleanup(void)
+{
+	/* a forked child that frees its copies of attached objects (a helper
+	 * or daemon cleaning up) must not disturb the parent's selector: with
+	 * poll(2) semantics the child's frees only close the child's copies */
+	char buf[200];
+	NAL_SELECTOR *s = NAL_SELECTOR_new();
+	NAL_LISTENER *l = NAL_LISTENER_new();
+	NAL_CONNECTION *client = NAL_CONNECTION_new(), *server = NAL_CONNECTION_new();
+	NAL_CONNECTION *client2 = NAL_CONNECTION_new(), *server2 = NAL_CONNECTION_new();
+	NAL_ADDRESS *a = NAL_ADDRESS_new();
+	pid_t pid;
+	int status = 0, i, ok = 0;
+	tu_unix_addr(buf, sizeof(buf), "forkclean");
+	CHECK(tu_link(s, buf, 64, l, client, server));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		NAL_CONNECTION_free(client);
+		NAL_CONNECTION_free(server);
+		NAL_CONNECTION_free(client2);
+		NAL_CONNECTION_free(server2);
+		NAL_LISTENER_free(l);
+		NAL_SELECTOR_free(s);
+		NAL_ADDRESS_free(a);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK(tu_send_str(s, client, server, "parent still talks"));
+	CHECK(tu_send_str(s, server, client, "and listens"));
+	CHECK_EQ(NAL_ADDRESS_create(a, buf, 64), 1);
+	CHECK_EQ(NAL_CONNECTION_create(client2, a), 1);
+	for (i = 0; i < 8 && !ok; i++) {
+		CHECK(NAL_SELECTOR_select(s, TU_ROUND_USEC, 1) >= 0);
+		ok = NAL_CONNECTION_accept(server2, l);
+	}
+	CHECK_EQ(ok, 1);
+	NAL_CONNECTION_free(client);
+	NAL_CONNECTION_free(server);
+	NAL_CONNECTION_free(client2);
+	NAL_CONNECTION_free(server2);
+	NAL_LISTENER_free(l);
+	NAL_SELECTOR_free(s);
+	NAL_ADDRESS_free(a);
+	return 1;
+}
+
 /* raises the descriptor limit to at least n; 0 if impossible */
 static int want_fds(rlim_t n)
 {
@@ -601,6 +652,7 @@ int main(void)
 	SUITE("nal_selector");
 	signal(SIGPIPE, SIG_IGN);
 	if (!tu_dir_make()) { printf("FAIL nal_selector/mkdtemp\n"); return 1; }
+	RUN(attached_objects_survive_child_cleanup); /* early: children inherit no leak */
 	RUN(constructors_and_types);
 	RUN(dynamic_becomes_concrete_on_attach);
 	RUN(null_selector_is_failure);
