@@ -651,6 +651,7 @@ static int fd_listener_yields_one_connection(void)
 	 * "finished" only after that accept (ABI.md 3.5, defect N9) */
 	char buf[64];
 	int sv[2], i;
+	long t0;
 	unsigned char got[8];
 	NAL_ADDRESS *a = NAL_ADDRESS_new();
 	NAL_LISTENER *l = NAL_LISTENER_new();
@@ -682,6 +683,18 @@ static int fd_listener_yields_one_connection(void)
 	CHECK_EQ(NAL_BUFFER_read(NAL_CONNECTION_get_read(c), got, sizeof(got)), 5);
 	CHECK(memcmp(got, "hello", 5) == 0);
 	CHECK(NAL_LISTENER_finished(l) != 0);
+	/* both idle now (the finished listener waits for nothing): time out */
+	t0 = tu_now_ms();
+	CHECK_EQ(NAL_SELECTOR_select(s, 100000, 1), 0);
+	CHECK(tu_now_ms() - t0 >= 90);
+	/* and data still flows the other way */
+	CHECK_EQ(NAL_BUFFER_write(NAL_CONNECTION_get_send(c), (const unsigned char *)"back", 4), 4);
+	for (i = 0; i < 20 && NAL_BUFFER_notempty(NAL_CONNECTION_get_send(c)); i++) {
+		CHECK(NAL_SELECTOR_select(s, TU_ROUND_USEC, 1) > 0);
+		CHECK_EQ(NAL_CONNECTION_io(c), 1);
+	}
+	CHECK_EQ(read(sv[1], got, sizeof(got)), 4);
+	CHECK(memcmp(got, "back", 4) == 0);
 	NAL_CONNECTION_free(c2);
 	NAL_CONNECTION_free(c); /* owns sv[0] now and closes it */
 	CHECK(fcntl(sv[0], F_GETFD) == -1);
