@@ -185,8 +185,25 @@ static int set_size_limits(void)
 	return 1;
 }
 
+/* whether no socket descriptor can be created any more */
+static int sockets_exhausted(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), sv[2];
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	return 1;
+}
+
 /* lowers the descriptor limit and fills every free slot but `spare`;
- * returns the number of filler descriptors (in fill[]), -1 if impossible */
+ * returns the number of filler descriptors (in fill[]), -1 if impossible
+ * (valgrind, for one, does not enforce a lowered limit for every call) */
 static int exhaust_fds(struct rlimit *saved, int *fill, int max, int spare)
 {
 	struct rlimit rl;
@@ -198,7 +215,7 @@ static int exhaust_fds(struct rlimit *saved, int *fill, int max, int spare)
 	rl.rlim_cur = (rlim_t)top + 8;
 	if (rl.rlim_cur > saved->rlim_cur || setrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
 	while (n < max && (fd = open("/dev/null", O_RDONLY)) >= 0) fill[n++] = fd;
-	if (n == max) { /* the lowered limit is not enforced (e.g. under valgrind) */
+	if (n == max || !sockets_exhausted()) {
 		while (n > 0) close(fill[--n]);
 		setrlimit(RLIMIT_NOFILE, saved);
 		return -1;
