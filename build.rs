@@ -33,36 +33,16 @@ const HEADERS: &[Header] = &[
         ],
         hand_written: &["NAL_CONNECTION_io"],
     },
-    Header {
-        template: "nal_devel.h.in",
-        output: "libnal/nal_devel.h",
-        sources: &["nal_devel.rs"],
-        hand_written: &[],
-    },
-    Header {
-        template: "dc_client.h.in",
-        output: "distcache/dc_client.h",
-        sources: &["dc_ctx.rs"],
-        hand_written: &[],
-    },
-    Header {
-        template: "dc_plug.h.in",
-        output: "distcache/dc_plug.h",
-        sources: &["dc_plug.rs"],
-        hand_written: &[],
-    },
+    Header { template: "nal_devel.h.in", output: "libnal/nal_devel.h", sources: &["nal_devel.rs"], hand_written: &[] },
+    Header { template: "dc_client.h.in", output: "distcache/dc_client.h", sources: &["dc_ctx.rs"], hand_written: &[] },
+    Header { template: "dc_plug.h.in", output: "distcache/dc_plug.h", sources: &["dc_plug.rs"], hand_written: &[] },
     Header {
         template: "dc_server.h.in",
         output: "distcache/dc_server.h",
         sources: &["dc_server.rs"],
         hand_written: &[],
     },
-    Header {
-        template: "escrow.h.in",
-        output: "escrow.h",
-        sources: &["escrow.rs"],
-        hand_written: &[],
-    },
+    Header { template: "escrow.h.in", output: "escrow.h", sources: &["escrow.rs"], hand_written: &[] },
 ];
 
 /// Headers with no prototypes (older include paths that forward).
@@ -74,12 +54,7 @@ const PLAIN: &[(&str, &str)] = &[
 ];
 
 fn prototypes(capi: &Path, header: &Header) -> String {
-    let sources: Vec<PathBuf> = header
-        .sources
-        .iter()
-        .map(|s| capi.join(s))
-        .filter(|p| p.exists())
-        .collect();
+    let sources: Vec<PathBuf> = header.sources.iter().map(|s| capi.join(s)).filter(|p| p.exists()).collect();
     if sources.is_empty() {
         return String::new();
     }

@@ -105,7 +105,8 @@ int NAL_LISTENER_set_fs_owner(NAL_LISTENER *list, const char *ownername, const c
 int NAL_LISTENER_set_fs_perms(NAL_LISTENER *list, const char *octal_string);
 
 /**
- * Older API: accept the connection `sel`'s last select reported.
+ * Older API: accept the connection `sel`'s last select reported (0 when
+ * the listener took no part in a select on `sel`).
  */
 int NAL_LISTENER_accept(const NAL_LISTENER *list, NAL_SELECTOR *sel, NAL_CONNECTION *conn);
 

@@ -23,7 +23,8 @@ typedef struct st_NAL_LISTENER_vtable   NAL_LISTENER_vtable;
 typedef struct st_NAL_CONNECTION_vtable NAL_CONNECTION_vtable;
 typedef struct st_NAL_SELECTOR_vtable   NAL_SELECTOR_vtable;
 
-typedef struct { int foo; } *NAL_SELECTOR_TOKEN;
+/* The struct carries a tag so that C++ compilers accept it in a header. */
+typedef struct st_NAL_SELECTOR_TOKEN { int foo; } *NAL_SELECTOR_TOKEN;
 #define NAL_SELECTOR_TOKEN_NULL (NAL_SELECTOR_TOKEN)NULL
 
 typedef enum {

@@ -51,13 +51,8 @@ pub extern "C" fn NAL_ADDRESS_get_def_buffer_size(addr: *const NAL_ADDRESS) -> c
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_ADDRESS_set_def_buffer_size(
-    addr: *mut NAL_ADDRESS,
-    def_buffer_size: c_uint,
-) -> c_int {
-    guard(0, || {
-        obj_mut(addr).is_some_and(|a| a.set_def_buffer_size(def_buffer_size)) as c_int
-    })
+pub extern "C" fn NAL_ADDRESS_set_def_buffer_size(addr: *mut NAL_ADDRESS, def_buffer_size: c_uint) -> c_int {
+    guard(0, || obj_mut(addr).is_some_and(|a| a.set_def_buffer_size(def_buffer_size)) as c_int)
 }
 
 #[no_mangle]

@@ -22,9 +22,7 @@ pub(crate) fn buffer_ptr(buf: &Arc<SharedBuffer>) -> *mut NAL_BUFFER {
 
 #[no_mangle]
 pub extern "C" fn NAL_BUFFER_new() -> *mut NAL_BUFFER {
-    guard(std::ptr::null_mut(), || {
-        Arc::into_raw(Arc::new(SharedBuffer::new())) as *mut _
-    })
+    guard(std::ptr::null_mut(), || Arc::into_raw(Arc::new(SharedBuffer::new())) as *mut _)
 }
 
 /// Seed-era name of `NAL_BUFFER_new`.
@@ -58,9 +56,7 @@ pub extern "C" fn NAL_BUFFER_reset(buf: *mut NAL_BUFFER) {
 
 #[no_mangle]
 pub extern "C" fn NAL_BUFFER_set_size(buf: *mut NAL_BUFFER, size: c_uint) -> c_int {
-    guard(0, || {
-        buffer(buf).map_or(0, |b| b.modify(|b| b.set_size(size as usize)) as c_int)
-    })
+    guard(0, || buffer(buf).map_or(0, |b| b.modify(|b| b.set_size(size as usize)) as c_int))
 }
 
 fn query(buf: *const NAL_BUFFER, f: impl FnOnce(&crate::nal::buffer::Buffer) -> usize) -> usize {
@@ -105,13 +101,7 @@ pub extern "C" fn NAL_BUFFER_size(buf: *const NAL_BUFFER) -> c_uint {
 #[no_mangle]
 pub extern "C" fn NAL_BUFFER_data(buf: *const NAL_BUFFER) -> *const c_uchar {
     guard(std::ptr::null(), || match buffer(buf) {
-        Some(b) => b.with(|b| {
-            if b.size() == 0 {
-                std::ptr::null()
-            } else {
-                b.storage().as_ptr()
-            }
-        }),
+        Some(b) => b.with(|b| if b.size() == 0 { std::ptr::null() } else { b.storage().as_ptr() }),
         None => std::ptr::null(),
     })
 }
@@ -123,11 +113,7 @@ pub extern "C" fn NAL_BUFFER_read_ptr(buf: *mut NAL_BUFFER) -> *mut c_uchar {
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_BUFFER_write(
-    buf: *mut NAL_BUFFER,
-    ptr: *const c_uchar,
-    size: c_uint,
-) -> c_uint {
+pub extern "C" fn NAL_BUFFER_write(buf: *mut NAL_BUFFER, ptr: *const c_uchar, size: c_uint) -> c_uint {
     guard(0, || {
         let Some(b) = buffer(buf) else { return 0 };
         if ptr.is_null() || size == 0 {
@@ -163,20 +149,12 @@ pub extern "C" fn NAL_BUFFER_read(buf: *mut NAL_BUFFER, ptr: *mut c_uchar, size:
 
 /// Seed-era name of `NAL_BUFFER_read` (NULL `dest` discards).
 #[no_mangle]
-pub extern "C" fn NAL_BUFFER_takedata(
-    buf: *mut NAL_BUFFER,
-    dest: *mut c_uchar,
-    size: c_uint,
-) -> c_uint {
+pub extern "C" fn NAL_BUFFER_takedata(buf: *mut NAL_BUFFER, dest: *mut c_uchar, size: c_uint) -> c_uint {
     NAL_BUFFER_read(buf, dest, size)
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_BUFFER_transfer(
-    dest: *mut NAL_BUFFER,
-    src: *mut NAL_BUFFER,
-    max: c_uint,
-) -> c_uint {
+pub extern "C" fn NAL_BUFFER_transfer(dest: *mut NAL_BUFFER, src: *mut NAL_BUFFER, max: c_uint) -> c_uint {
     guard(0, || match (buffer(dest), buffer(src)) {
         (Some(d), Some(s)) => d.transfer_from(s, max as usize) as c_uint,
         _ => 0,
@@ -186,13 +164,7 @@ pub extern "C" fn NAL_BUFFER_transfer(
 #[no_mangle]
 pub extern "C" fn NAL_BUFFER_write_ptr(buf: *mut NAL_BUFFER) -> *mut c_uchar {
     guard(std::ptr::null_mut(), || match buffer(buf) {
-        Some(b) => b.modify(|b| {
-            if b.size() == 0 {
-                std::ptr::null_mut()
-            } else {
-                b.spare_mut().as_mut_ptr()
-            }
-        }),
+        Some(b) => b.modify(|b| if b.size() == 0 { std::ptr::null_mut() } else { b.spare_mut().as_mut_ptr() }),
         None => std::ptr::null_mut(),
     })
 }
@@ -201,7 +173,5 @@ pub extern "C" fn NAL_BUFFER_write_ptr(buf: *mut NAL_BUFFER) -> *mut c_uchar {
 /// 1.5 callers that declare it `void` simply ignore the value.
 #[no_mangle]
 pub extern "C" fn NAL_BUFFER_wrote(buf: *mut NAL_BUFFER, size: c_uint) -> c_uint {
-    guard(0, || {
-        buffer(buf).map_or(0, |b| b.modify(|b| b.wrote(size as usize)) as c_uint)
-    })
+    guard(0, || buffer(buf).map_or(0, |b| b.modify(|b| b.wrote(size as usize)) as c_uint))
 }

@@ -8,12 +8,7 @@ use crate::nal::codec;
 use libc::{c_int, c_uchar, c_uint, c_ulong};
 
 /// Runs `f` on a read cursor of exactly `need` bytes and advances it.
-fn decode_with(
-    bin: *mut *const c_uchar,
-    bin_len: *mut c_uint,
-    need: usize,
-    f: impl FnOnce(&[u8]),
-) -> c_int {
+fn decode_with(bin: *mut *const c_uchar, bin_len: *mut c_uint, need: usize, f: impl FnOnce(&[u8])) -> c_int {
     guard(0, || {
         if bin.is_null() || bin_len.is_null() {
             return 0;
@@ -62,11 +57,7 @@ fn encode_with(bin: *mut *mut c_uchar, bin_len: *mut c_uint, bytes: &[u8]) -> c_
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_decode_uint32(
-    bin: *mut *const c_uchar,
-    bin_len: *mut c_uint,
-    val: *mut c_ulong,
-) -> c_int {
+pub extern "C" fn NAL_decode_uint32(bin: *mut *const c_uchar, bin_len: *mut c_uint, val: *mut c_ulong) -> c_int {
     if val.is_null() {
         return 0;
     }
@@ -78,11 +69,7 @@ pub extern "C" fn NAL_decode_uint32(
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_decode_uint16(
-    bin: *mut *const c_uchar,
-    bin_len: *mut c_uint,
-    val: *mut c_uint,
-) -> c_int {
+pub extern "C" fn NAL_decode_uint16(bin: *mut *const c_uchar, bin_len: *mut c_uint, val: *mut c_uint) -> c_int {
     if val.is_null() {
         return 0;
     }
@@ -94,11 +81,7 @@ pub extern "C" fn NAL_decode_uint16(
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_decode_char(
-    bin: *mut *const c_uchar,
-    bin_len: *mut c_uint,
-    val: *mut c_uchar,
-) -> c_int {
+pub extern "C" fn NAL_decode_char(bin: *mut *const c_uchar, bin_len: *mut c_uint, val: *mut c_uchar) -> c_int {
     if val.is_null() {
         return 0;
     }
@@ -128,29 +111,17 @@ pub extern "C" fn NAL_decode_bin(
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_encode_uint32(
-    bin: *mut *mut c_uchar,
-    bin_len: *mut c_uint,
-    val: c_ulong,
-) -> c_int {
+pub extern "C" fn NAL_encode_uint32(bin: *mut *mut c_uchar, bin_len: *mut c_uint, val: c_ulong) -> c_int {
     encode_with(bin, bin_len, &(val as u32).to_be_bytes())
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_encode_uint16(
-    bin: *mut *mut c_uchar,
-    bin_len: *mut c_uint,
-    val: c_uint,
-) -> c_int {
+pub extern "C" fn NAL_encode_uint16(bin: *mut *mut c_uchar, bin_len: *mut c_uint, val: c_uint) -> c_int {
     encode_with(bin, bin_len, &(val as u16).to_be_bytes())
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_encode_char(
-    bin: *mut *mut c_uchar,
-    bin_len: *mut c_uint,
-    val: c_uchar,
-) -> c_int {
+pub extern "C" fn NAL_encode_char(bin: *mut *mut c_uchar, bin_len: *mut c_uint, val: c_uchar) -> c_int {
     encode_with(bin, bin_len, &[val])
 }
 

@@ -42,10 +42,7 @@ pub extern "C" fn NAL_CONNECTION_reset(conn: *mut NAL_CONNECTION) {
 /// Connects to an address that can connect; a TCP connect may still be in
 /// progress on return (see NAL_CONNECTION_is_established).
 #[no_mangle]
-pub extern "C" fn NAL_CONNECTION_create(
-    conn: *mut NAL_CONNECTION,
-    addr: *const NAL_ADDRESS,
-) -> c_int {
+pub extern "C" fn NAL_CONNECTION_create(conn: *mut NAL_CONNECTION, addr: *const NAL_ADDRESS) -> c_int {
     guard(0, || match (obj_mut(conn), obj(addr)) {
         (Some(c), Some(a)) => c.create(a) as c_int,
         _ => 0,
@@ -54,10 +51,7 @@ pub extern "C" fn NAL_CONNECTION_create(
 
 /// Accepts the connection the listener's last select reported; never blocks.
 #[no_mangle]
-pub extern "C" fn NAL_CONNECTION_accept(
-    conn: *mut NAL_CONNECTION,
-    list: *mut NAL_LISTENER,
-) -> c_int {
+pub extern "C" fn NAL_CONNECTION_accept(conn: *mut NAL_CONNECTION, list: *mut NAL_LISTENER) -> c_int {
     guard(0, || match (obj_mut(conn), obj_mut(list)) {
         (Some(c), Some(l)) => c.accept(l) as c_int,
         _ => 0,
@@ -67,27 +61,17 @@ pub extern "C" fn NAL_CONNECTION_accept(
 /// Resizes both buffers (at most 32768 bytes).
 #[no_mangle]
 pub extern "C" fn NAL_CONNECTION_set_size(conn: *mut NAL_CONNECTION, size: c_uint) -> c_int {
-    guard(0, || {
-        obj_mut(conn).is_some_and(|c| c.set_size(size)) as c_int
-    })
+    guard(0, || obj_mut(conn).is_some_and(|c| c.set_size(size)) as c_int)
 }
 
 #[no_mangle]
 pub extern "C" fn NAL_CONNECTION_get_read(conn: *mut NAL_CONNECTION) -> *mut NAL_BUFFER {
-    guard(std::ptr::null_mut(), || {
-        obj(conn)
-            .and_then(Connection::read_buffer)
-            .map_or(std::ptr::null_mut(), buffer_ptr)
-    })
+    guard(std::ptr::null_mut(), || obj(conn).and_then(Connection::read_buffer).map_or(std::ptr::null_mut(), buffer_ptr))
 }
 
 #[no_mangle]
 pub extern "C" fn NAL_CONNECTION_get_send(conn: *mut NAL_CONNECTION) -> *mut NAL_BUFFER {
-    guard(std::ptr::null_mut(), || {
-        obj(conn)
-            .and_then(Connection::send_buffer)
-            .map_or(std::ptr::null_mut(), buffer_ptr)
-    })
+    guard(std::ptr::null_mut(), || obj(conn).and_then(Connection::send_buffer).map_or(std::ptr::null_mut(), buffer_ptr))
 }
 
 #[no_mangle]
@@ -132,24 +116,25 @@ pub extern "C" fn NAL_CONNECTION_io_cap(
     max_read: c_uint,
     max_send: c_uint,
 ) -> c_int {
-    let _ = sel; // the connection knows its own results
-    guard(0, || {
-        obj_mut(conn).is_some_and(|c| c.io_capped(max_read as usize, max_send as usize)) as c_int
+    guard(0, || match (obj_mut(conn), obj(sel)) {
+        (Some(c), Some(s)) if c.is_active() => {
+            if c.is_dummy() || !c.registered_with(s) {
+                1 // not part of sel's last select: nothing to do
+            } else {
+                c.io_capped(max_read as usize, max_send as usize) as c_int
+            }
+        }
+        _ => 0,
     })
 }
 
 #[no_mangle]
 pub extern "C" fn NAL_CONNECTION_is_established(conn: *const NAL_CONNECTION) -> c_int {
-    guard(0, || {
-        obj(conn).is_some_and(Connection::is_established) as c_int
-    })
+    guard(0, || obj(conn).is_some_and(Connection::is_established) as c_int)
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_CONNECTION_add_to_selector(
-    conn: *mut NAL_CONNECTION,
-    sel: *mut NAL_SELECTOR,
-) -> c_int {
+pub extern "C" fn NAL_CONNECTION_add_to_selector(conn: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR) -> c_int {
     guard(0, || match (obj_mut(conn), obj(sel)) {
         (Some(c), Some(s)) => c.add_to_selector(s) as c_int,
         _ => 0,
@@ -186,11 +171,6 @@ pub extern "C" fn NAL_CONNECTION_create_pair(
 /// Older API: a loopback FIFO without a descriptor; its read and send
 /// buffers are one buffer.
 #[no_mangle]
-pub extern "C" fn NAL_CONNECTION_create_dummy(
-    conn: *mut NAL_CONNECTION,
-    def_buffer_size: c_uint,
-) -> c_int {
-    guard(0, || {
-        obj_mut(conn).is_some_and(|c| c.create_dummy(def_buffer_size)) as c_int
-    })
+pub extern "C" fn NAL_CONNECTION_create_dummy(conn: *mut NAL_CONNECTION, def_buffer_size: c_uint) -> c_int {
+    guard(0, || obj_mut(conn).is_some_and(|c| c.create_dummy(def_buffer_size)) as c_int)
 }

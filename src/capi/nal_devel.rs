@@ -23,10 +23,7 @@ pub type NAL_SELECTOR_TYPE = c_int;
 const NULL: *mut c_void = std::ptr::null_mut();
 
 #[no_mangle]
-pub extern "C" fn nal_address_set_vtable(
-    addr: *mut NAL_ADDRESS,
-    vt: *const NAL_ADDRESS_vtable,
-) -> c_int {
+pub extern "C" fn nal_address_set_vtable(addr: *mut NAL_ADDRESS, vt: *const NAL_ADDRESS_vtable) -> c_int {
     let _ = (addr, vt);
     0
 }
@@ -50,18 +47,13 @@ pub extern "C" fn nal_address_get_listener(addr: *const NAL_ADDRESS) -> *const N
 }
 
 #[no_mangle]
-pub extern "C" fn nal_address_get_connection(
-    addr: *const NAL_ADDRESS,
-) -> *const NAL_CONNECTION_vtable {
+pub extern "C" fn nal_address_get_connection(addr: *const NAL_ADDRESS) -> *const NAL_CONNECTION_vtable {
     let _ = addr;
     std::ptr::null()
 }
 
 #[no_mangle]
-pub extern "C" fn nal_listener_set_vtable(
-    list: *mut NAL_LISTENER,
-    vt: *const NAL_LISTENER_vtable,
-) -> c_int {
+pub extern "C" fn nal_listener_set_vtable(list: *mut NAL_LISTENER, vt: *const NAL_LISTENER_vtable) -> c_int {
     let _ = (list, vt);
     0
 }
@@ -113,18 +105,13 @@ pub extern "C" fn nal_listener_set_selector_raw(
 }
 
 #[no_mangle]
-pub extern "C" fn nal_connection_set_vtable(
-    conn: *mut NAL_CONNECTION,
-    vt: *const NAL_CONNECTION_vtable,
-) -> c_int {
+pub extern "C" fn nal_connection_set_vtable(conn: *mut NAL_CONNECTION, vt: *const NAL_CONNECTION_vtable) -> c_int {
     let _ = (conn, vt);
     0
 }
 
 #[no_mangle]
-pub extern "C" fn nal_connection_get_vtable(
-    conn: *const NAL_CONNECTION,
-) -> *const NAL_CONNECTION_vtable {
+pub extern "C" fn nal_connection_get_vtable(conn: *const NAL_CONNECTION) -> *const NAL_CONNECTION_vtable {
     let _ = conn;
     std::ptr::null()
 }
@@ -221,10 +208,7 @@ pub extern "C" fn nal_selector_ctrl(sel: *mut NAL_SELECTOR, cmd: c_int, arg: *mu
 }
 
 #[no_mangle]
-pub extern "C" fn nal_selector_dynamic_set(
-    sel: *mut NAL_SELECTOR,
-    vt: *const NAL_SELECTOR_vtable,
-) -> c_int {
+pub extern "C" fn nal_selector_dynamic_set(sel: *mut NAL_SELECTOR, vt: *const NAL_SELECTOR_vtable) -> c_int {
     let _ = (sel, vt);
     0
 }

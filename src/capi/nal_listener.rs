@@ -44,10 +44,7 @@ pub extern "C" fn NAL_LISTENER_create(list: *mut NAL_LISTENER, addr: *const NAL_
 }
 
 #[no_mangle]
-pub extern "C" fn NAL_LISTENER_add_to_selector(
-    list: *mut NAL_LISTENER,
-    sel: *mut NAL_SELECTOR,
-) -> c_int {
+pub extern "C" fn NAL_LISTENER_add_to_selector(list: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR) -> c_int {
     guard(0, || match (obj_mut(list), obj(sel)) {
         (Some(l), Some(s)) => l.add_to_selector(s) as c_int,
         _ => 0,
@@ -94,42 +91,32 @@ pub extern "C" fn NAL_LISTENER_set_fs_owner(
 
 /// Changes the permissions of a unix socket file ("600", "0660", ...).
 #[no_mangle]
-pub extern "C" fn NAL_LISTENER_set_fs_perms(
-    list: *mut NAL_LISTENER,
-    octal_string: *const c_char,
-) -> c_int {
+pub extern "C" fn NAL_LISTENER_set_fs_perms(list: *mut NAL_LISTENER, octal_string: *const c_char) -> c_int {
     guard(0, || match (obj(list), name(octal_string)) {
         (Some(l), Ok(Some(s))) => l.set_fs_perms(s) as c_int,
         _ => 0,
     })
 }
 
-/// Older API: accept the connection `sel`'s last select reported.
+/// Older API: accept the connection `sel`'s last select reported (0 when
+/// the listener took no part in a select on `sel`).
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_accept(
     list: *const NAL_LISTENER,
     sel: *mut NAL_SELECTOR,
     conn: *mut NAL_CONNECTION,
 ) -> c_int {
-    let _ = sel; // the listener knows its own results
-    guard(0, || {
-        match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
-            (Some(l), Some(c)) => c.accept(l) as c_int,
-            _ => 0,
-        }
+    guard(0, || match (obj_mut(list as *mut NAL_LISTENER), obj(sel), obj_mut(conn)) {
+        (Some(l), Some(s), Some(c)) if l.registered_with(s) => c.accept(l) as c_int,
+        _ => 0,
     })
 }
 
 /// Older API: wait (without a selector) for a connection and accept it.
 #[no_mangle]
-pub extern "C" fn NAL_LISTENER_accept_block(
-    list: *const NAL_LISTENER,
-    conn: *mut NAL_CONNECTION,
-) -> c_int {
-    guard(0, || {
-        match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
-            (Some(l), Some(c)) => c.accept_blocking(l) as c_int,
-            _ => 0,
-        }
+pub extern "C" fn NAL_LISTENER_accept_block(list: *const NAL_LISTENER, conn: *mut NAL_CONNECTION) -> c_int {
+    guard(0, || match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
+        (Some(l), Some(c)) => c.accept_blocking(l) as c_int,
+        _ => 0,
     })
 }

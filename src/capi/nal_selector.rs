@@ -17,19 +17,13 @@ pub type NAL_SELECTOR = Selector;
 static LIVE: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 
 pub(crate) fn is_live_selector(sel: *const NAL_SELECTOR) -> bool {
-    !sel.is_null()
-        && LIVE
-            .lock()
-            .as_ref()
-            .is_some_and(|s| s.contains(&(sel as usize)))
+    !sel.is_null() && LIVE.lock().as_ref().is_some_and(|s| s.contains(&(sel as usize)))
 }
 
 fn new_selector(ty: SelectorType) -> *mut NAL_SELECTOR {
     guard(std::ptr::null_mut(), || {
         let ptr = Box::into_raw(Box::new(Selector::with_type(ty)));
-        LIVE.lock()
-            .get_or_insert_with(HashSet::new)
-            .insert(ptr as usize);
+        LIVE.lock().get_or_insert_with(HashSet::new).insert(ptr as usize);
         ptr
     })
 }
@@ -89,11 +83,7 @@ pub extern "C" fn NAL_SELECTOR_reset(sel: *mut NAL_SELECTOR) {
 /// One blocking round: > 0 something is ready, 0 timed out, -1 error
 /// (errno from the system call, e.g. EINTR).
 #[no_mangle]
-pub extern "C" fn NAL_SELECTOR_select(
-    sel: *mut NAL_SELECTOR,
-    usec_timeout: c_ulong,
-    use_timeout: c_int,
-) -> c_int {
+pub extern "C" fn NAL_SELECTOR_select(sel: *mut NAL_SELECTOR, usec_timeout: c_ulong, use_timeout: c_int) -> c_int {
     guard(-1, || {
         let Some(s) = obj(sel) else { return -1 };
         match s.select(usec_timeout as u64, use_timeout != 0) {
@@ -110,17 +100,12 @@ pub extern "C" fn NAL_SELECTOR_select(
 /// Listeners and connections currently attached.
 #[no_mangle]
 pub extern "C" fn NAL_SELECTOR_num_objects(sel: *const NAL_SELECTOR) -> c_uint {
-    guard(0, || {
-        obj(sel).map_or(0, |s| s.num_objects().min(c_uint::MAX as usize) as c_uint)
-    })
+    guard(0, || obj(sel).map_or(0, |s| s.num_objects().min(c_uint::MAX as usize) as c_uint))
 }
 
 /// Older API: register `conn` for the next select (read and send).
 #[no_mangle]
-pub extern "C" fn NAL_SELECTOR_add_conn(
-    sel: *mut NAL_SELECTOR,
-    conn: *const NAL_CONNECTION,
-) -> c_int {
+pub extern "C" fn NAL_SELECTOR_add_conn(sel: *mut NAL_SELECTOR, conn: *const NAL_CONNECTION) -> c_int {
     NAL_SELECTOR_add_conn_ex(sel, conn, (READ | SEND) as c_uint)
 }
 
@@ -132,37 +117,27 @@ pub extern "C" fn NAL_SELECTOR_add_conn_ex(
     conn: *const NAL_CONNECTION,
     flags: c_uint,
 ) -> c_int {
-    guard(0, || {
-        match (obj(sel), obj_mut(conn as *mut NAL_CONNECTION)) {
-            (Some(s), Some(c)) => c.register_oneshot(s, (flags as u8) & (READ | SEND)) as c_int,
-            _ => 0,
-        }
+    guard(0, || match (obj(sel), obj_mut(conn as *mut NAL_CONNECTION)) {
+        (Some(s), Some(c)) => c.register_oneshot(s, (flags as u8) & (READ | SEND)) as c_int,
+        _ => 0,
     })
 }
 
 /// Older API: cancel a registration made for the next select.
 #[no_mangle]
-pub extern "C" fn NAL_SELECTOR_del_conn(
-    sel: *mut NAL_SELECTOR,
-    conn: *const NAL_CONNECTION,
-) -> c_int {
-    guard(0, || {
-        match (obj(sel), obj_mut(conn as *mut NAL_CONNECTION)) {
-            (Some(s), Some(c)) => {
-                c.cancel_oneshot(s);
-                1
-            }
-            _ => 0,
+pub extern "C" fn NAL_SELECTOR_del_conn(sel: *mut NAL_SELECTOR, conn: *const NAL_CONNECTION) -> c_int {
+    guard(0, || match (obj(sel), obj_mut(conn as *mut NAL_CONNECTION)) {
+        (Some(s), Some(c)) => {
+            c.cancel_oneshot(s);
+            1
         }
+        _ => 0,
     })
 }
 
 /// Older API: register `list` for the next select.
 #[no_mangle]
-pub extern "C" fn NAL_SELECTOR_add_listener(
-    sel: *mut NAL_SELECTOR,
-    list: *const NAL_LISTENER,
-) -> c_int {
+pub extern "C" fn NAL_SELECTOR_add_listener(sel: *mut NAL_SELECTOR, list: *const NAL_LISTENER) -> c_int {
     guard(0, || match (obj(sel), obj_mut(list as *mut NAL_LISTENER)) {
         (Some(s), Some(l)) => l.register_oneshot(s) as c_int,
         _ => 0,
@@ -171,10 +146,7 @@ pub extern "C" fn NAL_SELECTOR_add_listener(
 
 /// Older API: cancel a listener registration made for the next select.
 #[no_mangle]
-pub extern "C" fn NAL_SELECTOR_del_listener(
-    sel: *mut NAL_SELECTOR,
-    list: *const NAL_LISTENER,
-) -> c_int {
+pub extern "C" fn NAL_SELECTOR_del_listener(sel: *mut NAL_SELECTOR, list: *const NAL_LISTENER) -> c_int {
     guard(0, || match (obj(sel), obj_mut(list as *mut NAL_LISTENER)) {
         (Some(s), Some(l)) => {
             l.cancel_oneshot(s);

@@ -91,17 +91,12 @@ impl Address {
 
 /// Prefixes in the order they are tried (case-sensitive).
 fn parse(text: &[u8]) -> Option<Transport> {
-    if let Some(rest) = text
-        .strip_prefix(b"IP:")
-        .or_else(|| text.strip_prefix(b"IPv4:"))
-    {
+    if let Some(rest) = text.strip_prefix(b"IP:").or_else(|| text.strip_prefix(b"IPv4:")) {
         return parse_ipv4(rest);
     }
     if let Some(rest) = text.strip_prefix(b"UNIX:") {
         let n = rest.len().min(UNIX_PATH_MAX);
-        return Some(Transport::Unix {
-            path: rest[..n].to_vec(),
-        });
+        return Some(Transport::Unix { path: rest[..n].to_vec() });
     }
     if let Some(rest) = text.strip_prefix(b"FD:") {
         return parse_fd(rest);
@@ -118,21 +113,12 @@ fn parse_ipv4(rest: &[u8]) -> Option<Transport> {
         return None;
     }
     match rest.find(':') {
-        None => Some(Transport::Ipv4 {
-            host: None,
-            port: parse_port(rest)?,
-        }),
-        Some(0) => Some(Transport::Ipv4 {
-            host: None,
-            port: parse_port(&rest[1..])?,
-        }),
+        None => Some(Transport::Ipv4 { host: None, port: parse_port(rest)? }),
+        Some(0) => Some(Transport::Ipv4 { host: None, port: parse_port(&rest[1..])? }),
         Some(i) => {
             let port = parse_port(&rest[i + 1..])?;
             let host = sys::resolve_v4(&rest[..i])?;
-            Some(Transport::Ipv4 {
-                host: Some(host),
-                port,
-            })
+            Some(Transport::Ipv4 { host: Some(host), port })
         }
     }
 }
@@ -145,19 +131,13 @@ fn parse_ipv6(rest: &[u8]) -> Option<Transport> {
         let close = bracketed.find(']')?;
         let port = parse_port(bracketed[close + 1..].strip_prefix(':')?)?;
         let host = sys::resolve_v6(&bracketed[..close])?;
-        return Some(Transport::Ipv6 {
-            host: Some(host),
-            port,
-        });
+        return Some(Transport::Ipv6 { host: Some(host), port });
     }
     let port_text = rest.strip_prefix(':').unwrap_or(rest);
     if port_text.is_empty() || port_text.contains(':') {
         return None;
     }
-    Some(Transport::Ipv6 {
-        host: None,
-        port: parse_port(port_text)?,
-    })
+    Some(Transport::Ipv6 { host: None, port: parse_port(port_text)? })
 }
 
 fn skip_space(s: &str) -> &str {
@@ -177,11 +157,7 @@ fn parse_port(text: &str) -> Option<u16> {
         return None;
     }
     let value: u64 = digits.parse().ok()?;
-    let value = if negative {
-        0u64.wrapping_sub(value)
-    } else {
-        value
-    };
+    let value = if negative { 0u64.wrapping_sub(value) } else { value };
     u16::try_from(value).ok()
 }
 
@@ -206,18 +182,12 @@ fn parse_fd(rest: &[u8]) -> Option<Transport> {
     match fields.as_slice() {
         [one] => {
             let fd = parse_fd_number(one)?;
-            (0..=65535).contains(&fd).then_some(Transport::Fd {
-                read: fd as i32,
-                write: fd as i32,
-            })
+            (0..=65535).contains(&fd).then_some(Transport::Fd { read: fd as i32, write: fd as i32 })
         }
         [r, w] => {
             let (r, w) = (parse_fd_number(r)?, parse_fd_number(w)?);
             let ok = |v: i64| (-1..=65535).contains(&v);
-            (ok(r) && ok(w) && !(r == -1 && w == -1)).then_some(Transport::Fd {
-                read: r as i32,
-                write: w as i32,
-            })
+            (ok(r) && ok(w) && !(r == -1 && w == -1)).then_some(Transport::Fd { read: r as i32, write: w as i32 })
         }
         _ => None,
     }
@@ -229,41 +199,18 @@ mod tests {
 
     fn parsed(s: &str) -> Option<Transport> {
         let mut a = Address::new();
-        a.create(s.as_bytes(), 0)
-            .then(|| a.transport().cloned().unwrap())
+        a.create(s.as_bytes(), 0).then(|| a.transport().cloned().unwrap())
     }
 
     #[test]
     fn ipv4_grammar_matches_the_originals() {
-        for ok in [
-            "IP:9001",
-            "IP: 9001",
-            "IP:+9001",
-            "IP:1.2.3.4:-0",
-            "IP:65535",
-            "IP::9001",
-            "IPv4:127.0.0.1:9001",
-        ] {
+        for ok in ["IP:9001", "IP: 9001", "IP:+9001", "IP:1.2.3.4:-0", "IP:65535", "IP::9001", "IPv4:127.0.0.1:9001"] {
             assert!(parsed(ok).is_some(), "{ok}");
         }
-        for bad in [
-            "IP:127.0.0.1:65536",
-            "IP:127.0.0.1:",
-            "IP:",
-            "IP:x",
-            "IP:a:b:9001",
-            "IP:1.2.3.4:0x10",
-            "ip:9001",
-        ] {
+        for bad in ["IP:127.0.0.1:65536", "IP:127.0.0.1:", "IP:", "IP:x", "IP:a:b:9001", "IP:1.2.3.4:0x10", "ip:9001"] {
             assert!(parsed(bad).is_none(), "{bad}");
         }
-        assert_eq!(
-            parsed("IP:1.2.3.4:-0"),
-            Some(Transport::Ipv4 {
-                host: Some(Ipv4Addr::new(1, 2, 3, 4)),
-                port: 0
-            })
-        );
+        assert_eq!(parsed("IP:1.2.3.4:-0"), Some(Transport::Ipv4 { host: Some(Ipv4Addr::new(1, 2, 3, 4)), port: 0 }));
     }
 
     #[test]
@@ -286,13 +233,8 @@ mod tests {
     fn fd_grammar() {
         assert_eq!(parsed("FD:3"), Some(Transport::Fd { read: 3, write: 3 }));
         assert_eq!(parsed("FD: 3"), Some(Transport::Fd { read: 3, write: 3 }));
-        assert_eq!(
-            parsed("FD:-1:4"),
-            Some(Transport::Fd { read: -1, write: 4 })
-        );
-        for bad in [
-            "FD:-1", "FD:-5:3", "FD:3:4:5", "FD:3:", "FD:-1:-1", "FD:65536", "FD:x",
-        ] {
+        assert_eq!(parsed("FD:-1:4"), Some(Transport::Fd { read: -1, write: 4 }));
+        for bad in ["FD:-1", "FD:-5:3", "FD:3:4:5", "FD:3:", "FD:-1:-1", "FD:65536", "FD:x"] {
             assert!(parsed(bad).is_none(), "{bad}");
         }
     }

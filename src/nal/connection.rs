@@ -4,9 +4,7 @@
 use super::address::{Address, Transport};
 use super::buffer::SharedBuffer;
 use super::listener::Listener;
-use super::selector::{
-    Attachment, EntryFds, EntrySpec, Selector, WatchRole, EXCEPT, READ, READ_SEND, SEND,
-};
+use super::selector::{Attachment, EntryFds, EntrySpec, Selector, WatchRole, EXCEPT, READ, READ_SEND, SEND};
 use super::{nagle_enabled, sys, MAX_BUFFER_SIZE};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -54,9 +52,7 @@ impl Endpoint {
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let fd = self
-            .write_fd()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        let fd = self.write_fd().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
         match self {
             Endpoint::Socket(_) => sys::send(fd, buf),
             _ => sys::write(fd, buf),
@@ -105,28 +101,11 @@ impl Connection {
     }
 
     pub fn is_dummy(&self) -> bool {
-        matches!(
-            self.active,
-            Some(Active {
-                endpoint: Endpoint::Dummy,
-                ..
-            })
-        )
+        matches!(self.active, Some(Active { endpoint: Endpoint::Dummy, .. }))
     }
 
-    fn activate(
-        &mut self,
-        endpoint: Endpoint,
-        read: Arc<SharedBuffer>,
-        send: Arc<SharedBuffer>,
-        established: bool,
-    ) {
-        self.active = Some(Active {
-            endpoint,
-            read,
-            send,
-            established,
-        });
+    fn activate(&mut self, endpoint: Endpoint, read: Arc<SharedBuffer>, send: Arc<SharedBuffer>, established: bool) {
+        self.active = Some(Active { endpoint, read, send, established });
     }
 
     /// Connects to `addr` (`NAL_CONNECTION_create`): established at once for
@@ -140,20 +119,12 @@ impl Connection {
             return false;
         };
         let (raw, inet) = match transport {
-            Transport::Ipv4 {
-                host: Some(h),
-                port,
-            } => (
-                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V4(*h), *port)),
-                true,
-            ),
-            Transport::Ipv6 {
-                host: Some(h),
-                port,
-            } => (
-                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V6(*h), *port)),
-                true,
-            ),
+            Transport::Ipv4 { host: Some(h), port } => {
+                (sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V4(*h), *port)), true)
+            }
+            Transport::Ipv6 { host: Some(h), port } => {
+                (sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V6(*h), *port)), true)
+            }
             Transport::Unix { path } => (sys::RawSockAddr::unix(path), false),
             Transport::Fd { read, write } => return self.create_from_fds(*read, *write, size),
             _ => return false,
@@ -186,10 +157,7 @@ impl Connection {
         } else {
             let r = (read >= 0).then(|| sys::own(read));
             let w = (write >= 0).then(|| sys::own(write));
-            let (rs, ws) = (
-                if r.is_some() { size } else { 0 },
-                if w.is_some() { size } else { 0 },
-            );
+            let (rs, ws) = (if r.is_some() { size } else { 0 }, if w.is_some() { size } else { 0 });
             (Endpoint::FdPair(r, w), rs, ws)
         };
         self.activate(endpoint, sized(rsize), sized(wsize), true);
@@ -226,10 +194,7 @@ impl Connection {
             }
         }
         let (rs, ws) = match &endpoint {
-            Endpoint::FdPair(r, w) => (
-                if r.is_some() { size } else { 0 },
-                if w.is_some() { size } else { 0 },
-            ),
+            Endpoint::FdPair(r, w) => (if r.is_some() { size } else { 0 }, if w.is_some() { size } else { 0 }),
             _ => (size, size),
         };
         self.activate(endpoint, sized(rs), sized(ws), true);
@@ -301,11 +266,14 @@ impl Connection {
         self.attach.as_ref().is_some_and(Attachment::is_persistent)
     }
 
+    /// Whether `sel` is the selector this connection is registered with.
+    pub fn registered_with(&self, sel: &Selector) -> bool {
+        self.attach.as_ref().is_some_and(|a| a.is_live() && sel.same(a.selector()))
+    }
+
     /// Has a live one-shot home from the older registration calls.
     pub fn has_oneshot_home(&self) -> bool {
-        self.attach
-            .as_ref()
-            .is_some_and(|a| a.is_live() && !a.is_persistent())
+        self.attach.as_ref().is_some_and(|a| a.is_live() && !a.is_persistent())
     }
 
     fn detach(&mut self) {
@@ -323,13 +291,7 @@ impl Connection {
         let Some(fds) = a.endpoint.entry_fds() else {
             return false;
         };
-        let spec = EntrySpec {
-            fds,
-            listener: false,
-            want_read: true,
-            want_send: false,
-            connecting: !a.established,
-        };
+        let spec = EntrySpec { fds, listener: false, want_read: true, want_send: false, connecting: !a.established };
         let Some(att) = sel.attach(spec, persistent, mask) else {
             return false;
         };
@@ -484,10 +446,7 @@ impl Connection {
     /// The descriptor of a socket connection (-1 otherwise); for tests and
     /// tools.
     pub fn raw_fd(&self) -> RawFd {
-        self.active
-            .as_ref()
-            .and_then(|a| a.endpoint.read_fd())
-            .unwrap_or(-1)
+        self.active.as_ref().and_then(|a| a.endpoint.read_fd()).unwrap_or(-1)
     }
 }
 

@@ -61,17 +61,11 @@ impl Listener {
         };
         let (raw, unix_path) = match transport {
             Transport::Ipv4 { host, port } => (
-                sys::RawSockAddr::inet(SocketAddr::new(
-                    IpAddr::V4(host.unwrap_or(Ipv4Addr::UNSPECIFIED)),
-                    *port,
-                )),
+                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V4(host.unwrap_or(Ipv4Addr::UNSPECIFIED)), *port)),
                 None,
             ),
             Transport::Ipv6 { host, port } => (
-                sys::RawSockAddr::inet(SocketAddr::new(
-                    IpAddr::V6(host.unwrap_or(Ipv6Addr::UNSPECIFIED)),
-                    *port,
-                )),
+                sys::RawSockAddr::inet(SocketAddr::new(IpAddr::V6(host.unwrap_or(Ipv6Addr::UNSPECIFIED)), *port)),
                 None,
             ),
             Transport::Unix { path } => {
@@ -79,11 +73,7 @@ impl Listener {
                 (sys::RawSockAddr::unix(path), Some(path.clone()))
             }
             Transport::Fd { read, write } => {
-                self.state = Some(State::Fd {
-                    read: *read,
-                    write: *write,
-                    accepted: false,
-                });
+                self.state = Some(State::Fd { read: *read, write: *write, accepted: false });
                 self.def_buffer_size = addr.def_buffer_size();
                 return true;
             }
@@ -116,28 +106,19 @@ impl Listener {
         self.attach.as_ref().is_some_and(Attachment::is_persistent)
     }
 
+    /// Whether `sel` is the selector this listener is registered with.
+    pub fn registered_with(&self, sel: &Selector) -> bool {
+        self.attach.as_ref().is_some_and(|a| a.is_live() && sel.same(a.selector()))
+    }
+
     fn spec(&self) -> Option<EntrySpec> {
         let (fds, want) = match self.state.as_ref()? {
             State::Socket { fd, .. } => (EntryFds::Listen(fd.as_raw_fd()), true),
-            State::Fd { read, accepted, .. } => (
-                if *read >= 0 {
-                    EntryFds::Listen(*read)
-                } else {
-                    EntryFds::Pair {
-                        read: -1,
-                        write: -1,
-                    }
-                },
-                !accepted,
-            ),
+            State::Fd { read, accepted, .. } => {
+                (if *read >= 0 { EntryFds::Listen(*read) } else { EntryFds::Pair { read: -1, write: -1 } }, !accepted)
+            }
         };
-        Some(EntrySpec {
-            fds,
-            listener: true,
-            want_read: want,
-            want_send: false,
-            connecting: false,
-        })
+        Some(EntrySpec { fds, listener: true, want_read: want, want_send: false, connecting: false })
     }
 
     fn attach_to(&mut self, sel: &Selector, persistent: bool) -> bool {
@@ -224,12 +205,7 @@ impl Listener {
     }
 
     fn take_fds(&mut self) -> Option<(Endpoint, u32)> {
-        let Some(State::Fd {
-            read,
-            write,
-            accepted,
-        }) = self.state.as_mut()
-        else {
+        let Some(State::Fd { read, write, accepted }) = self.state.as_mut() else {
             return None;
         };
         if *accepted {
@@ -281,9 +257,7 @@ impl Listener {
 
     fn unix_path(&self) -> Option<&[u8]> {
         match self.state.as_ref()? {
-            State::Socket {
-                unix_path: Some(p), ..
-            } => Some(p),
+            State::Socket { unix_path: Some(p), .. } => Some(p),
             _ => None,
         }
     }

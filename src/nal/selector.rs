@@ -11,12 +11,14 @@
 //! O(ready objects), however many idle objects are attached.
 
 use super::buffer::BufferWatch;
+use super::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use parking_lot::Mutex;
 use std::io;
-use std::os::fd::RawFd;
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 /// Result bits of a select, per object.
@@ -27,6 +29,22 @@ pub const READ_SEND: u8 = READ | SEND;
 
 /// Descriptors ≥ this cannot be used with a select(2)-style selector.
 const FD_SETSIZE: RawFd = 1024;
+
+/// Counts forks. A forked child shares its parent's epoll instances, so a
+/// child must never deregister through them (that would silently detach
+/// the parent's objects): each selector notices a new generation and
+/// rebuilds a private epoll instance first.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static FORK_HOOK: Once = Once::new();
+
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn fork_generation() -> u64 {
+    FORK_HOOK.call_once(|| sys::at_fork_child(forked_child));
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
 
 /// The implementation a selector was created with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +103,18 @@ struct Kernel {
     error: bool,
 }
 
+/// One descriptor registered with epoll for an entry.
+struct Registration {
+    fd: RawFd,
+    /// Held when the descriptor was already registered (another object on
+    /// the same file): epoll then watches this duplicate instead.
+    _dup: Option<OwnedFd>,
+}
+
 struct Entry {
     id: u64,
     spec: EntrySpec,
+    registrations: Vec<Registration>,
     kernel: Kernel,
     /// Descriptors epoll refused (regular files...): poll(2) reports them
     /// always ready, so do we.
@@ -116,24 +143,12 @@ impl Entry {
         let writable = k.writable || self.always_ready;
         let s = &self.spec;
         if s.listener {
-            return if s.want_read && (readable || k.error) {
-                READ
-            } else {
-                0
-            };
+            return if s.want_read && (readable || k.error) { READ } else { 0 };
         }
         if s.connecting {
-            return if writable || k.error || k.hangup {
-                SEND
-            } else {
-                0
-            };
+            return if writable || k.error || k.hangup { SEND } else { 0 };
         }
-        let mask = if self.persistent {
-            READ_SEND
-        } else {
-            self.oneshot_mask
-        };
+        let mask = if self.persistent { READ_SEND } else { self.oneshot_mask };
         let mut bits = 0;
         if mask & READ != 0 && s.want_read && (readable || k.hangup || k.error) {
             bits |= READ;
@@ -151,6 +166,41 @@ impl Entry {
 struct Engine {
     poll: Poll,
     events: Events,
+    fork_generation: u64,
+}
+
+impl Engine {
+    fn new() -> io::Result<Self> {
+        Ok(Engine { poll: Poll::new()?, events: Events::with_capacity(1024), fork_generation: fork_generation() })
+    }
+
+    /// Registers every descriptor of an entry; false when some descriptor
+    /// cannot be watched by epoll (regular files: always ready, as poll says).
+    fn register(&self, slot: usize, fds: EntryFds, regs: &mut Vec<Registration>) -> bool {
+        let mut ok = true;
+        fds.each(|fd, dir, interest| {
+            let token = Token(slot * 2 + dir);
+            let registry = self.poll.registry();
+            match registry.register(&mut SourceFd(&fd), token, interest) {
+                Ok(()) => regs.push(Registration { fd, _dup: None }),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    let dup = sys::dup(fd).ok();
+                    match dup.as_ref().map(|d| registry.register(&mut SourceFd(&d.as_raw_fd()), token, interest)) {
+                        Some(Ok(())) => regs.push(Registration { fd: dup.as_ref().unwrap().as_raw_fd(), _dup: dup }),
+                        _ => ok = false,
+                    }
+                }
+                Err(_) => ok = false,
+            }
+        });
+        ok
+    }
+
+    fn deregister(&self, regs: &[Registration]) {
+        for r in regs {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&r.fd));
+        }
+    }
 }
 
 struct Inner {
@@ -188,14 +238,24 @@ impl Inner {
         self.ty != SelectorType::Dynamic || self.engine.is_some()
     }
 
+    /// The epoll instance: created on first use, and rebuilt (with every
+    /// entry registered again) in a forked child.
     fn engine(&mut self) -> io::Result<&mut Engine> {
-        if self.engine.is_none() {
-            self.engine = Some(Engine {
-                poll: Poll::new()?,
-                events: Events::with_capacity(1024),
-            });
+        let stale = self.engine.as_ref().is_some_and(|e| e.fork_generation != fork_generation());
+        if self.engine.is_none() || stale {
+            let engine = Engine::new()?;
+            if stale {
+                for (slot, e) in self.entries.iter_mut().enumerate() {
+                    if let Some(e) = e {
+                        e.registrations.clear(); // duplicates close; the parent keeps its own
+                        e.kernel = Kernel::default();
+                        e.always_ready = !engine.register(slot, e.spec.fds, &mut e.registrations);
+                    }
+                }
+            }
+            self.engine = Some(engine); // dropping a stale one only closes our copy
         }
-        Ok(self.engine.as_mut().expect("engine just created"))
+        Ok(self.engine.as_mut().expect("engine present"))
     }
 
     fn set_participation(&mut self, slot: usize, persistent: Option<bool>, oneshot: Option<bool>) {
@@ -222,20 +282,19 @@ impl Inner {
     }
 
     fn remove(&mut self, slot: usize, id: u64) {
-        let Some(e) = self.entry(slot, id) else {
+        if self.entry(slot, id).is_none() {
             return;
-        };
-        let fds = e.spec.fds;
-        let participated = e.participates();
-        self.entries[slot] = None;
+        }
+        if self.engine.is_some() {
+            let _ = self.engine(); // a forked child rebuilds before deregistering
+        }
+        let e = self.entries[slot].take().expect("checked");
         self.free_slots.push(slot);
-        if participated {
+        if e.participates() {
             self.participants -= 1;
         }
-        if let Some(engine) = self.engine.as_mut() {
-            fds.each(|fd, _, _| {
-                let _ = engine.poll.registry().deregister(&mut SourceFd(&fd));
-            });
+        if let Some(engine) = self.engine.as_ref() {
+            engine.deregister(&e.registrations);
         }
     }
 
@@ -304,11 +363,7 @@ impl Selector {
             oneshots: Vec::new(),
             participants: 0,
         };
-        Self {
-            shared: Arc::new(SelectorShared {
-                inner: Mutex::new(inner),
-            }),
-        }
+        Self { shared: Arc::new(SelectorShared { inner: Mutex::new(inner) }) }
     }
 
     /// The current type: a dynamic selector reports `FdPoll` once concrete.
@@ -335,12 +390,7 @@ impl Selector {
     }
 
     /// Registers an object. None when the selector cannot take it.
-    pub(crate) fn attach(
-        &self,
-        spec: EntrySpec,
-        persistent: bool,
-        oneshot_mask: u8,
-    ) -> Option<Attachment> {
+    pub(crate) fn attach(&self, spec: EntrySpec, persistent: bool, oneshot_mask: u8) -> Option<Attachment> {
         let mut inner = self.shared.inner.lock();
         if inner.closed {
             return None;
@@ -356,27 +406,18 @@ impl Selector {
         });
         let id = inner.next_id;
         inner.next_id += 1;
-        let mut always_ready = false;
-        match inner.engine() {
-            Ok(engine) => spec.fds.each(|fd, dir, interest| {
-                let token = Token(slot * 2 + dir);
-                if engine
-                    .poll
-                    .registry()
-                    .register(&mut SourceFd(&fd), token, interest)
-                    .is_err()
-                {
-                    always_ready = true;
-                }
-            }),
+        let mut registrations = Vec::new();
+        let always_ready = match inner.engine() {
+            Ok(engine) => !engine.register(slot, spec.fds, &mut registrations),
             Err(_) => {
                 inner.free_slots.push(slot);
                 return None;
             }
-        }
+        };
         inner.entries[slot] = Some(Entry {
             id,
             spec,
+            registrations,
             kernel: Kernel::default(),
             always_ready,
             persistent: false,
@@ -386,12 +427,7 @@ impl Selector {
             on_ready_list: false,
         });
         inner.set_participation(slot, Some(persistent), Some(!persistent));
-        Some(Attachment {
-            shared: self.shared.clone(),
-            slot,
-            id,
-            persistent,
-        })
+        Some(Attachment { shared: self.shared.clone(), slot, id, persistent })
     }
 
     /// One blocking round (`NAL_SELECTOR_select`). Ok(n>0): n objects have
@@ -487,7 +523,8 @@ impl Selector {
                 continue;
             }
             e.results = bits;
-            count += 1;
+            // select(2) counts a descriptor once per set it is in.
+            count += if inner.ty == SelectorType::FdSelect { bits.count_ones() as usize } else { 1 };
             inner.with_results.push(slot);
             inner.ready.push(slot); // still ready until acted upon
         }
@@ -608,12 +645,7 @@ impl Attachment {
 
     /// A buffer watch that keeps this entry's read or send interest current.
     pub fn watch(&self, role: WatchRole) -> Arc<dyn BufferWatch> {
-        Arc::new(EntryWatch {
-            shared: self.shared.clone(),
-            slot: self.slot,
-            id: self.id,
-            role,
-        })
+        Arc::new(EntryWatch { shared: self.shared.clone(), slot: self.slot, id: self.id, role })
     }
 
     /// Removes the entry (no-op when already stale).

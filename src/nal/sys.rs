@@ -45,9 +45,7 @@ impl RawSockAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
@@ -59,9 +57,7 @@ impl RawSockAddr {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: a.port().to_be(),
                     sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
                     sin6_scope_id: a.scope_id(),
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
@@ -69,10 +65,7 @@ impl RawSockAddr {
                 size_of::<libc::sockaddr_in6>()
             }
         };
-        Self {
-            storage,
-            len: len as libc::socklen_t,
-        }
+        Self { storage, len: len as libc::socklen_t }
     }
 
     /// `path` must be at most 107 bytes (callers truncate first).
@@ -87,10 +80,7 @@ impl RawSockAddr {
             *dst = *src as libc::c_char;
         }
         let len = size_of::<libc::sa_family_t>() + n + 1;
-        Self {
-            storage,
-            len: len as libc::socklen_t,
-        }
+        Self { storage, len: len as libc::socklen_t }
     }
 
     fn family(&self) -> libc::c_int {
@@ -105,18 +95,12 @@ impl RawSockAddr {
 /// A new non-blocking stream socket for `addr`'s family.
 pub fn stream_socket(addr: &RawSockAddr) -> io::Result<OwnedFd> {
     // SAFETY: plain system call; the result is checked before use.
-    let fd =
-        cvt(unsafe { libc::socket(addr.family(), libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) })?;
+    let fd = cvt(unsafe { libc::socket(addr.family(), libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) })?;
     // SAFETY: fd was just returned by socket() and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn set_int_opt(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
+fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its exact size.
     cvt(unsafe {
         libc::setsockopt(
@@ -165,14 +149,7 @@ pub fn connect(fd: &OwnedFd, addr: &RawSockAddr) -> io::Result<bool> {
 /// Accepts one pending connection as a non-blocking socket.
 pub fn accept(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: NULL address pointers are allowed by accept4.
-    let new = cvt(unsafe {
-        libc::accept4(
-            fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK,
-        )
-    })?;
+    let new = cvt(unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK) })?;
     // SAFETY: new was just returned by accept4 and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
@@ -180,14 +157,7 @@ pub fn accept(fd: RawFd) -> io::Result<OwnedFd> {
 pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds has room for the two descriptors socketpair writes.
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0, fds.as_mut_ptr()) })?;
     // SAFETY: both descriptors were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -198,13 +168,7 @@ pub fn take_socket_error(fd: RawFd) -> io::Result<i32> {
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: err/len point at live locals of the right size.
     cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            &mut err as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut _ as *mut libc::c_void, &mut len)
     })?;
     Ok(err)
 }
@@ -227,14 +191,7 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 /// Writes to a socket without raising SIGPIPE.
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: buf is a valid readable region of buf.len() bytes.
-    cvt_size(unsafe {
-        libc::send(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    })
+    cvt_size(unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 /// Writes to a descriptor of any kind (pipes, terminals, files).
@@ -245,11 +202,7 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Waits until `fd` is readable; Err(EINTR) when a signal arrives.
 pub fn wait_readable(fd: RawFd) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: pfd is one live pollfd.
     cvt(unsafe { libc::poll(&mut pfd, 1, -1) }).map(|_| ())
 }
@@ -294,13 +247,7 @@ pub fn user_ids(name: &str) -> Option<(u32, u32)> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer refers to a live object of the right size.
     let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            &mut result,
-        )
+        libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr() as *mut libc::c_char, buf.len(), &mut result)
     };
     (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
@@ -313,13 +260,7 @@ pub fn group_id(name: &str) -> Option<u32> {
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: every pointer refers to a live object of the right size.
     let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            &mut result,
-        )
+        libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr() as *mut libc::c_char, buf.len(), &mut result)
     };
     (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
 }
@@ -358,19 +299,29 @@ pub fn is_inet_socket(fd: RawFd) -> bool {
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: storage/len describe a live buffer of the stated size.
-    let rc =
-        unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
+    let rc = unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
     rc == 0 && matches!(storage.ss_family as i32, libc::AF_INET | libc::AF_INET6)
 }
 
 /// Whether `fd` is readable right now (no waiting).
 pub fn readable_now(fd: RawFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: pfd is one live pollfd; timeout 0 never blocks.
     let n = unsafe { libc::poll(&mut pfd, 1, 0) };
     n > 0 && pfd.revents & libc::POLLIN != 0
+}
+
+/// Duplicates a descriptor (used to register one file twice with epoll).
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor number; failure is reported.
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: new was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Runs `handler` in the child after every fork().
+pub fn at_fork_child(handler: extern "C" fn()) {
+    // SAFETY: registers a plain function pointer; the handler only touches
+    // an atomic, which is safe in a freshly forked child.
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
 }
