@@ -22,10 +22,7 @@ fn client_writes_recorded_requests() {
     let mut results = Vec::new();
     for case in cases() {
         let r = match case.cmd {
-            1 => format!(
-                "{:?}",
-                client.add(&case.id, &case.data, case.timeout as u64)
-            ),
+            1 => format!("{:?}", client.add(&case.id, &case.data, case.timeout as u64)),
             2 => {
                 let mut buf = vec![0u8; 40000];
                 let r = client.get(&case.id, Some(&mut buf));

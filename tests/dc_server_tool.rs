@@ -88,30 +88,20 @@ fn malformed_input_closes_only_that_client() {
     let all = recorded();
     let (_, have_req, have_resp) = &all[9]; // have_miss: nothing stored
     let mut good = UnixStream::connect(srv.sock()).unwrap();
-    good.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    for garbage in [
-        &b"GET / HTTP/1.0\r\n\r\n"[..],
-        &[0, 0x10, 0, 0, 0][..],
-        &[0, 0x11, 0, 0, 1][..],
-    ] {
+    good.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for garbage in [&b"GET / HTTP/1.0\r\n\r\n"[..], &[0, 0x10, 0, 0, 0][..], &[0, 0x11, 0, 0, 1][..]] {
         let mut bad = UnixStream::connect(srv.sock()).unwrap();
         bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         bad.write_all(garbage).unwrap();
         let mut buf = [0u8; 16];
-        assert_eq!(
-            bad.read(&mut buf).unwrap_or(0),
-            0,
-            "closed without an answer"
-        );
+        assert_eq!(bad.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
         good.write_all(have_req).unwrap();
         assert_eq!(&read_n(&mut good, have_resp.len()), have_resp);
     }
     // a truncated ADD is dropped without a reply
     let mut bad = UnixStream::connect(srv.sock()).unwrap();
     bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    bad.write_all(&[0, 0x11, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 2, 0, 0])
-        .unwrap();
+    bad.write_all(&[0, 0x11, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 2, 0, 0]).unwrap();
     let mut buf = [0u8; 16];
     let r = bad.read(&mut buf);
     assert!(matches!(r, Ok(0)), "{r:?} {buf:?}");
@@ -122,11 +112,7 @@ fn client_library_against_server() {
     let srv = ServerProc::start("client", &["-sessions", "5000"]);
     for flags in [0, Flags::PERSISTENT] {
         let client = std::sync::Arc::new(
-            Client::new(
-                NetConnector::new(srv.target().as_bytes()).unwrap(),
-                Flags::from_bits(flags),
-            )
-            .unwrap(),
+            Client::new(NetConnector::new(srv.target().as_bytes()).unwrap(), Flags::from_bits(flags)).unwrap(),
         );
         let threads: Vec<_> = (0..4u32)
             .map(|t| {

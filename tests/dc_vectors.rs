@@ -6,9 +6,7 @@ mod common;
 use common::{recorded, Lcg};
 use distcache_core::cache::{BuiltinCache, Now};
 use distcache_core::nal::buffer::SharedBuffer;
-use distcache_core::protocol::{
-    encode_message, Assembler, Cmd, Plug, HEADER_LEN, MSG_MAX_DATA, PROTO_LEVEL,
-};
+use distcache_core::protocol::{encode_message, Assembler, Cmd, Plug, HEADER_LEN, MSG_MAX_DATA, PROTO_LEVEL};
 use distcache_core::server::{Server, Step};
 
 /// Offsets where each frame of `bytes` ends, after checking every header.
@@ -39,12 +37,7 @@ fn frame_ends(bytes: &[u8], response: bool, uid: u32, cmd: Cmd) -> Vec<usize> {
 /// Feeds `bytes` in the given chunks, checking after every chunk that
 /// exactly the whole frames received so far were consumed, and that the
 /// message completes only with its last byte.
-fn feed_chunks(
-    bytes: &[u8],
-    chunks: &[usize],
-    response: bool,
-    ends: &[usize],
-) -> (u32, Cmd, Vec<u8>) {
+fn feed_chunks(bytes: &[u8], chunks: &[usize], response: bool, ends: &[usize]) -> (u32, Cmd, Vec<u8>) {
     let mut asm = Assembler::new(response);
     let mut pending: Vec<u8> = Vec::new();
     let mut consumed = 0;
@@ -55,12 +48,7 @@ fn feed_chunks(
         let used = asm.feed(&pending).expect("recorded bytes are valid");
         pending.drain(..used);
         consumed += used;
-        let whole = ends
-            .iter()
-            .copied()
-            .filter(|&e| e <= received)
-            .max()
-            .unwrap_or(0);
+        let whole = ends.iter().copied().filter(|&e| e <= received).max().unwrap_or(0);
         assert_eq!(consumed, whole, "after {received} of {} bytes", bytes.len());
         assert_eq!(asm.is_complete(), received == bytes.len());
     }
@@ -74,36 +62,18 @@ fn decoder_on_every_split() {
     let mut rng = Lcg(7);
     for (case, req, resp) in recorded() {
         let cmd = Cmd::from_c(case.cmd).unwrap();
-        for (bytes, response, payload) in [
-            (&req, false, case.request_payload()),
-            (&resp, true, case.reply.clone()),
-        ] {
+        for (bytes, response, payload) in [(&req, false, case.request_payload()), (&resp, true, case.reply.clone())] {
             let ends = frame_ends(bytes, response, case.uid, cmd);
             let n = bytes.len();
             let expect = (case.uid, cmd, payload);
-            assert_eq!(
-                feed_chunks(bytes, &[n], response, &ends),
-                expect,
-                "{}",
-                case.name
-            );
+            assert_eq!(feed_chunks(bytes, &[n], response, &ends), expect, "{}", case.name);
             // every two-piece split (this includes withholding the last
             // 1..4 bytes of the final frame and of every inner frame)
             for k in 1..n {
-                assert_eq!(
-                    feed_chunks(bytes, &[k, n - k], response, &ends),
-                    expect,
-                    "{} split {k}",
-                    case.name
-                );
+                assert_eq!(feed_chunks(bytes, &[k, n - k], response, &ends), expect, "{} split {k}", case.name);
             }
             // byte by byte
-            assert_eq!(
-                feed_chunks(bytes, &vec![1; n], response, &ends),
-                expect,
-                "{}",
-                case.name
-            );
+            assert_eq!(feed_chunks(bytes, &vec![1; n], response, &ends), expect, "{}", case.name);
             // random splits
             for _ in 0..20 {
                 let mut chunks = Vec::new();
@@ -113,12 +83,7 @@ fn decoder_on_every_split() {
                     chunks.push(c);
                     left -= c;
                 }
-                assert_eq!(
-                    feed_chunks(bytes, &chunks, response, &ends),
-                    expect,
-                    "{}",
-                    case.name
-                );
+                assert_eq!(feed_chunks(bytes, &chunks, response, &ends), expect, "{}", case.name);
             }
         }
     }
@@ -139,14 +104,7 @@ fn encoder_reproduces_recorded_bytes() {
 
 /// Pushes `request` through a server-end plug in chunks of at most `chunk`
 /// bytes and returns everything the server sent.
-fn serve(
-    server: &mut Server,
-    plug: &mut Plug,
-    request: &[u8],
-    chunk: usize,
-    expect_len: usize,
-    now: Now,
-) -> Vec<u8> {
+fn serve(server: &mut Server, plug: &mut Plug, request: &[u8], chunk: usize, expect_len: usize, now: Now) -> Vec<u8> {
     let read = SharedBuffer::for_connection(4096);
     let send = SharedBuffer::for_connection(4096);
     let mut out = Vec::new();
@@ -156,9 +114,7 @@ fn serve(
             let end = (pos + chunk).min(request.len());
             pos += read.modify(|b| b.write(&request[pos..end]));
         }
-        server
-            .process(plug, &read, &send, now)
-            .expect("valid request");
+        server.process(plug, &read, &send, now).expect("valid request");
         out.extend(send.modify(|b| {
             let v = b.data().to_vec();
             b.clear();
@@ -204,13 +160,6 @@ fn server_answers_pipelined_sequence() {
     let req: Vec<u8> = seq.iter().flat_map(|(_, r, _)| r.clone()).collect();
     let resp: Vec<u8> = seq.iter().flat_map(|(_, _, r)| r.clone()).collect();
     let mut plug = Plug::new(false);
-    let out = serve(
-        &mut server,
-        &mut plug,
-        &req,
-        4096,
-        resp.len(),
-        Now::new(5, 0),
-    );
+    let out = serve(&mut server, &mut plug, &req, 4096, resp.len(), Now::new(5, 0));
     assert_eq!(out, resp);
 }

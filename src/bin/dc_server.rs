@@ -96,15 +96,11 @@ struct Options {
 }
 
 fn parse_args() -> Options {
-    let mut o = Options {
-        sessions: DEFAULT_SESSIONS,
-        ..Default::default()
-    };
+    let mut o = Options { sessions: DEFAULT_SESSIONS, ..Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> String {
-            args.next()
-                .unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
+            args.next().unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
         };
         match arg.as_str() {
             "-h" | "-help" | "-?" => usage(),
@@ -150,11 +146,8 @@ extern "C" fn on_stop_signal(_sig: libc::c_int) {
 }
 
 fn install_signals(killable: bool) {
-    let handler = if killable {
-        on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t
-    } else {
-        libc::SIG_IGN
-    };
+    let handler =
+        if killable { on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t } else { libc::SIG_IGN };
     // SAFETY: installing SIG_IGN or a handler that only stores to an
     // atomic flag (async-signal-safe) is sound at any time.
     unsafe {
@@ -166,10 +159,7 @@ fn install_signals(killable: bool) {
 
 /// Raises the descriptor limit to the hard limit (many clients).
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: lim is a valid rlimit for the kernel to fill and read.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
@@ -368,12 +358,7 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
     let mut clients: Vec<Option<Client>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut live = 0usize;
-    let mut stats = Stats {
-        progress,
-        last_line: Instant::now(),
-        last_ops: 0,
-        last_sessions: 0,
-    };
+    let mut stats = Stats { progress, last_line: Instant::now(), last_ops: 0, last_sessions: 0 };
     let mut reported_versions = 0u32;
     loop {
         if STOP.load(Ordering::SeqCst) {
@@ -402,17 +387,10 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
             if !conn.add_to_selector(sel) {
                 continue; // dropped: closes the descriptor
             }
-            let (Some(read), Some(send)) =
-                (conn.read_buffer().cloned(), conn.send_buffer().cloned())
-            else {
+            let (Some(read), Some(send)) = (conn.read_buffer().cloned(), conn.send_buffer().cloned()) else {
                 continue;
             };
-            let c = Client {
-                conn,
-                plug: Plug::new(false),
-                read,
-                send,
-            };
+            let c = Client { conn, plug: Plug::new(false), read, send };
             match free.pop() {
                 Some(i) => clients[i] = Some(c),
                 None => clients.push(Some(c)),
@@ -431,11 +409,7 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
                     Err(ClientFailure::Corrupt(Corrupt::Version(level))) => {
                         if reported_versions < 10 {
                             reported_versions += 1;
-                            eprintln!(
-                                "libdistcache(pid={}) {}",
-                                std::process::id(),
-                                Corrupt::Version(level)
-                            );
+                            eprintln!("libdistcache(pid={}) {}", std::process::id(), Corrupt::Version(level));
                         }
                         false
                     }

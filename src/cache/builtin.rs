@@ -78,20 +78,12 @@ impl Cache for BuiltinCache {
         if self.by_id.len() >= self.max {
             self.evict_batch();
         }
-        let expiry = now
-            .millis()
-            .saturating_add(i64::try_from(timeout_ms).unwrap_or(i64::MAX));
+        let expiry = now.millis().saturating_add(i64::try_from(timeout_ms).unwrap_or(i64::MAX));
         self.seq += 1;
         let key = (expiry, self.seq);
         let id: Box<[u8]> = id.into();
         self.by_expiry.insert(key, id.clone());
-        self.by_id.insert(
-            id,
-            Entry {
-                key,
-                data: data.into(),
-            },
-        );
+        self.by_id.insert(id, Entry { key, data: data.into() });
         true
     }
 
@@ -171,10 +163,7 @@ mod tests {
         // added at 10.000999 s: expiry = 10.000 + 100 ms = 10.100 s
         assert!(c.add(Now::new(10, 999), 100, b"a", b"x"));
         assert!(c.have(Now::new(10, 100_000), b"a"), "equal to expiry: live");
-        assert!(
-            !c.have(Now::new(10, 100_001), b"a"),
-            "strictly later: expired"
-        );
+        assert!(!c.have(Now::new(10, 100_001), b"a"), "strictly later: expired");
         // zero timeout: expired on the next microsecond
         assert!(c.add(Now::new(20, 0), 0, b"z", b"x"));
         assert!(c.have(Now::new(20, 0), b"z"));

@@ -38,13 +38,8 @@ impl Now {
 
     /// The current wall-clock time.
     pub fn wall_clock() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Self {
-            sec: d.as_secs() as i64,
-            usec: d.subsec_micros() as i64,
-        }
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self { sec: d.as_secs() as i64, usec: d.subsec_micros() as i64 }
     }
 }
 

@@ -81,11 +81,7 @@ pub extern "C" fn DC_CTX_add_session(
     timeout_msecs: c_ulong,
 ) -> c_int {
     guard(0, || {
-        let (Some(c), Some(id), Some(data)) = (
-            context(ctx),
-            bytes(id_data, id_len),
-            bytes(sess_data, sess_len),
-        ) else {
+        let (Some(c), Some(id), Some(data)) = (context(ctx), bytes(id_data, id_len), bytes(sess_data, sess_len)) else {
             return 0;
         };
         (c.add(id, data, timeout_msecs as u64) == Ok(true)) as c_int
@@ -94,11 +90,7 @@ pub extern "C" fn DC_CTX_add_session(
 
 /// 1 when the server removed the session, else 0.
 #[no_mangle]
-pub extern "C" fn DC_CTX_remove_session(
-    ctx: *mut DC_CTX,
-    id_data: *const c_uchar,
-    id_len: c_uint,
-) -> c_int {
+pub extern "C" fn DC_CTX_remove_session(ctx: *mut DC_CTX, id_data: *const c_uchar, id_len: c_uint) -> c_int {
     guard(0, || {
         let (Some(c), Some(id)) = (context(ctx), bytes(id_data, id_len)) else {
             return 0;
@@ -171,11 +163,7 @@ pub extern "C" fn DC_CTX_reget_session(
 /// 1 present, 0 absent, -1 when the exchange failed or the arguments are
 /// invalid.
 #[no_mangle]
-pub extern "C" fn DC_CTX_has_session(
-    ctx: *mut DC_CTX,
-    id_data: *const c_uchar,
-    id_len: c_uint,
-) -> c_int {
+pub extern "C" fn DC_CTX_has_session(ctx: *mut DC_CTX, id_data: *const c_uchar, id_len: c_uint) -> c_int {
     guard(-1, || {
         let (Some(c), Some(id)) = (context(ctx), bytes(id_data, id_len)) else {
             return -1;

@@ -1,8 +1,7 @@
 //! `DC_PLUG`: whole distcache messages over a `NAL_CONNECTION`.
 
 use super::nal_connection::{
-    NAL_CONNECTION_add_to_selector, NAL_CONNECTION_del_from_selector, NAL_CONNECTION_io,
-    NAL_CONNECTION,
+    NAL_CONNECTION_add_to_selector, NAL_CONNECTION_del_from_selector, NAL_CONNECTION_io, NAL_CONNECTION,
 };
 use super::nal_selector::NAL_SELECTOR;
 use super::{free_handle, guard, guard_void, obj, obj_mut};
@@ -81,9 +80,7 @@ pub extern "C" fn DC_PLUG_free(plug: *mut DC_PLUG) -> c_int {
 /// NAL_CONNECTION_add_to_selector on the wrapped connection.
 #[no_mangle]
 pub extern "C" fn DC_PLUG_to_select(plug: *mut DC_PLUG, sel: *mut NAL_SELECTOR) -> c_int {
-    guard(0, || {
-        get_plug(plug).map_or(0, |p| NAL_CONNECTION_add_to_selector(p.conn, sel))
-    })
+    guard(0, || get_plug(plug).map_or(0, |p| NAL_CONNECTION_add_to_selector(p.conn, sel)))
 }
 
 /// NAL_CONNECTION_del_from_selector on the wrapped connection.
@@ -126,19 +123,14 @@ pub extern "C" fn DC_PLUG_read(
 ) -> c_int {
     guard(0, || {
         let Some(p) = get_plug(plug) else { return 0 };
-        if request_uid.is_null() || cmd.is_null() || payload_data.is_null() || payload_len.is_null()
-        {
+        if request_uid.is_null() || cmd.is_null() || payload_data.is_null() || payload_len.is_null() {
             return 0;
         }
         let placeholder = p.empty.as_ptr();
         let Some((uid, c, data)) = p.plug.read(resume != 0) else {
             return 0;
         };
-        let ptr = if data.is_empty() {
-            placeholder
-        } else {
-            data.as_ptr()
-        };
+        let ptr = if data.is_empty() { placeholder } else { data.as_ptr() };
         // SAFETY: all four output pointers were checked non-NULL and point
         // at the caller's variables of the declared types.
         unsafe {
@@ -195,11 +187,7 @@ pub extern "C" fn DC_PLUG_write(
 
 /// Appends to the open outgoing message.
 #[no_mangle]
-pub extern "C" fn DC_PLUG_write_more(
-    plug: *mut DC_PLUG,
-    data: *const c_uchar,
-    data_len: c_uint,
-) -> c_int {
+pub extern "C" fn DC_PLUG_write_more(plug: *mut DC_PLUG, data: *const c_uchar, data_len: c_uint) -> c_int {
     guard(0, || {
         let Some(p) = get_plug(plug) else { return 0 };
         if data.is_null() || data_len == 0 || data_len as usize > crate::protocol::MAX_TOTAL_DATA {
@@ -227,7 +215,5 @@ pub extern "C" fn DC_PLUG_commit(plug: *mut DC_PLUG) -> c_int {
 /// Drops the open outgoing message.
 #[no_mangle]
 pub extern "C" fn DC_PLUG_rollback(plug: *mut DC_PLUG) -> c_int {
-    guard(0, || {
-        get_plug(plug).map_or(0, |p| p.plug.rollback() as c_int)
-    })
+    guard(0, || get_plug(plug).map_or(0, |p| p.plug.rollback() as c_int))
 }

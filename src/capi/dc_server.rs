@@ -19,30 +19,12 @@ pub struct DC_CACHE_cb {
     pub cache_new: Option<extern "C" fn(c_uint) -> *mut DC_CACHE>,
     pub cache_free: Option<extern "C" fn(*mut DC_CACHE)>,
     pub cache_add: Option<
-        extern "C" fn(
-            *mut DC_CACHE,
-            *const timeval,
-            c_ulong,
-            *const c_uchar,
-            c_uint,
-            *const c_uchar,
-            c_uint,
-        ) -> c_int,
+        extern "C" fn(*mut DC_CACHE, *const timeval, c_ulong, *const c_uchar, c_uint, *const c_uchar, c_uint) -> c_int,
     >,
-    pub cache_get: Option<
-        extern "C" fn(
-            *mut DC_CACHE,
-            *const timeval,
-            *const c_uchar,
-            c_uint,
-            *mut c_uchar,
-            c_uint,
-        ) -> c_uint,
-    >,
-    pub cache_remove:
-        Option<extern "C" fn(*mut DC_CACHE, *const timeval, *const c_uchar, c_uint) -> c_int>,
-    pub cache_have:
-        Option<extern "C" fn(*mut DC_CACHE, *const timeval, *const c_uchar, c_uint) -> c_int>,
+    pub cache_get:
+        Option<extern "C" fn(*mut DC_CACHE, *const timeval, *const c_uchar, c_uint, *mut c_uchar, c_uint) -> c_uint>,
+    pub cache_remove: Option<extern "C" fn(*mut DC_CACHE, *const timeval, *const c_uchar, c_uint) -> c_int>,
+    pub cache_have: Option<extern "C" fn(*mut DC_CACHE, *const timeval, *const c_uchar, c_uint) -> c_int>,
     pub cache_num_items: Option<extern "C" fn(*mut DC_CACHE, *const timeval) -> c_uint>,
 }
 
@@ -66,10 +48,7 @@ struct CCache {
 unsafe impl Send for CCache {}
 
 fn tv(now: Now) -> timeval {
-    timeval {
-        tv_sec: now.sec as libc::time_t,
-        tv_usec: now.usec as libc::suseconds_t,
-    }
+    timeval { tv_sec: now.sec as libc::time_t, tv_usec: now.usec as libc::suseconds_t }
 }
 
 fn len32(b: &[u8]) -> c_uint {
@@ -80,28 +59,13 @@ impl Cache for CCache {
     fn add(&mut self, now: Now, timeout_ms: u64, id: &[u8], data: &[u8]) -> bool {
         let t = tv(now);
         let f = self.cb.cache_add.expect("checked at selection");
-        f(
-            self.cache,
-            &t,
-            timeout_ms as c_ulong,
-            id.as_ptr(),
-            len32(id),
-            data.as_ptr(),
-            len32(data),
-        ) != 0
+        f(self.cache, &t, timeout_ms as c_ulong, id.as_ptr(), len32(id), data.as_ptr(), len32(data)) != 0
     }
 
     fn get(&mut self, now: Now, id: &[u8], out: &mut Vec<u8>) -> Result<bool, CacheFailure> {
         let t = tv(now);
         let f = self.cb.cache_get.expect("checked at selection");
-        let len = f(
-            self.cache,
-            &t,
-            id.as_ptr(),
-            len32(id),
-            std::ptr::null_mut(),
-            0,
-        ) as usize;
+        let len = f(self.cache, &t, id.as_ptr(), len32(id), std::ptr::null_mut(), 0) as usize;
         if len == 0 {
             return Ok(false);
         }
@@ -110,14 +74,7 @@ impl Cache for CCache {
         }
         out.clear();
         out.resize(MAX_TOTAL_DATA, 0);
-        let got = f(
-            self.cache,
-            &t,
-            id.as_ptr(),
-            len32(id),
-            out.as_mut_ptr(),
-            MAX_TOTAL_DATA as c_uint,
-        ) as usize;
+        let got = f(self.cache, &t, id.as_ptr(), len32(id), out.as_mut_ptr(), MAX_TOTAL_DATA as c_uint) as usize;
         if got == 0 || got > MAX_TOTAL_DATA {
             return Err(CacheFailure);
         }
@@ -127,14 +84,12 @@ impl Cache for CCache {
 
     fn remove(&mut self, now: Now, id: &[u8]) -> bool {
         let t = tv(now);
-        self.cb.cache_remove.expect("checked at selection")(self.cache, &t, id.as_ptr(), len32(id))
-            != 0
+        self.cb.cache_remove.expect("checked at selection")(self.cache, &t, id.as_ptr(), len32(id)) != 0
     }
 
     fn have(&mut self, now: Now, id: &[u8]) -> bool {
         let t = tv(now);
-        self.cb.cache_have.expect("checked at selection")(self.cache, &t, id.as_ptr(), len32(id))
-            != 0
+        self.cb.cache_have.expect("checked at selection")(self.cache, &t, id.as_ptr(), len32(id)) != 0
     }
 
     fn num_items(&mut self, now: Now) -> usize {
@@ -287,11 +242,9 @@ pub extern "C" fn DC_SERVER_free(ctx: *mut DC_SERVER) {
 /// Number of live sessions (the builtin cache purges expired ones first).
 #[no_mangle]
 pub extern "C" fn DC_SERVER_items_stored(ctx: *mut DC_SERVER, now: *const timeval) -> c_uint {
-    guard(0, || {
-        match (server(ctx).and_then(|s| s.server.as_mut()), now_of(now)) {
-            (Some(s), Some(now)) => s.items_stored(now) as c_uint,
-            _ => 0,
-        }
+    guard(0, || match (server(ctx).and_then(|s| s.server.as_mut()), now_of(now)) {
+        (Some(s), Some(now)) => s.items_stored(now) as c_uint,
+        _ => 0,
     })
 }
 
@@ -308,11 +261,7 @@ pub extern "C" fn DC_SERVER_reset_operations(ctx: *mut DC_SERVER) {
 /// adds count; requests that made a client fail do not).
 #[no_mangle]
 pub extern "C" fn DC_SERVER_num_operations(ctx: *mut DC_SERVER) -> c_ulong {
-    guard(0, || {
-        server(ctx)
-            .and_then(|s| s.server.as_ref())
-            .map_or(0, |s| s.operations() as c_ulong)
-    })
+    guard(0, || server(ctx).and_then(|s| s.server.as_ref()).map_or(0, |s| s.operations() as c_ulong))
 }
 
 /// Creates a client for an active connection (owned by the client unless
@@ -333,13 +282,7 @@ pub extern "C" fn DC_SERVER_new_client(
         }
         let key = s.next_client;
         s.next_client += 1;
-        let c = Box::into_raw(Box::new(DC_CLIENT {
-            server: ctx,
-            key,
-            conn,
-            flags,
-            plug: Plug::new(false),
-        }));
+        let c = Box::into_raw(Box::new(DC_CLIENT { server: ctx, key, conn, flags, plug: Plug::new(false) }));
         s.clients.insert(key, c);
         c
     })

@@ -126,18 +126,11 @@ impl<C: Connector> Client<C> {
     /// A client; a persistent one without `late` connects now and fails
     /// if that fails.
     pub fn new(connector: C, flags: Flags) -> io::Result<Self> {
-        let stream = if flags.persistent && !flags.late {
-            Some(connector.connect()?)
-        } else {
-            None
-        };
+        let stream = if flags.persistent && !flags.late { Some(connector.connect()?) } else { None };
         Ok(Self {
             connector,
             flags,
-            persistent: Mutex::new(Persistent {
-                stream,
-                pid: std::process::id(),
-            }),
+            persistent: Mutex::new(Persistent { stream, pid: std::process::id() }),
             kept: Mutex::new(HashMap::new()),
         })
     }
@@ -184,13 +177,7 @@ impl<C: Connector> Client<C> {
         }
     }
 
-    fn exchange_persistent(
-        &self,
-        p: &mut Persistent<C::Stream>,
-        request: &[u8],
-        uid: u32,
-        cmd: Cmd,
-    ) -> TxResult {
+    fn exchange_persistent(&self, p: &mut Persistent<C::Stream>, request: &[u8], uid: u32, cmd: Cmd) -> TxResult {
         if p.stream.is_none() {
             p.stream = Some(self.connector.connect().map_err(TxError::Network)?);
         }
@@ -255,22 +242,12 @@ impl<C: Connector> Client<C> {
             Ok(data) if data.len() >= 5 => {
                 copy_out(&data, out);
                 let len = data.len();
-                kept.insert(
-                    me,
-                    Kept {
-                        id: id.to_vec(),
-                        data,
-                    },
-                );
+                kept.insert(me, Kept { id: id.to_vec(), data });
                 Ok(GetResult::Found(len))
             }
             r => {
                 kept.remove(&me);
-                Ok(if r.is_ok() {
-                    GetResult::Missing
-                } else {
-                    GetResult::Failed
-                })
+                Ok(if r.is_ok() { GetResult::Missing } else { GetResult::Failed })
             }
         }
     }
@@ -305,13 +282,7 @@ fn copy_out(data: &[u8], out: Option<&mut [u8]>) {
 
 /// Sends `request` and reads one response with the same uid and command.
 /// `persistent` connections must hold nothing beyond that response.
-pub fn exchange<S: Stream + ?Sized>(
-    stream: &mut S,
-    request: &[u8],
-    uid: u32,
-    cmd: Cmd,
-    persistent: bool,
-) -> TxResult {
+pub fn exchange<S: Stream + ?Sized>(stream: &mut S, request: &[u8], uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
     stream.send_all(request).map_err(TxError::Network)?;
     RECV_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -324,13 +295,7 @@ thread_local! {
     static RECV_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn receive<S: Stream + ?Sized>(
-    stream: &mut S,
-    buf: &mut Vec<u8>,
-    uid: u32,
-    cmd: Cmd,
-    persistent: bool,
-) -> TxResult {
+fn receive<S: Stream + ?Sized>(stream: &mut S, buf: &mut Vec<u8>, uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
     let size = MAX_TOTAL_DATA + 16 * HEADER_LEN;
     if buf.len() < size {
         buf.resize(size, 0);

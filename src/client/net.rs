@@ -55,17 +55,9 @@ impl Connector for NetConnector {
             Ok(NetStream::Tcp(s))
         };
         match self.addr.transport() {
-            Some(Transport::Unix { path }) => Ok(NetStream::Unix(UnixStream::connect(
-                OsStr::from_bytes(path),
-            )?)),
-            Some(Transport::Ipv4 {
-                host: Some(h),
-                port,
-            }) => inet(IpAddr::V4(*h), *port),
-            Some(Transport::Ipv6 {
-                host: Some(h),
-                port,
-            }) => inet(IpAddr::V6(*h), *port),
+            Some(Transport::Unix { path }) => Ok(NetStream::Unix(UnixStream::connect(OsStr::from_bytes(path))?)),
+            Some(Transport::Ipv4 { host: Some(h), port }) => inet(IpAddr::V4(*h), *port),
+            Some(Transport::Ipv6 { host: Some(h), port }) => inet(IpAddr::V6(*h), *port),
             Some(Transport::Fd { .. }) => NalStream::connect(&self.addr).map(NetStream::Nal),
             _ => Err(io::ErrorKind::InvalidInput.into()),
         }
@@ -147,11 +139,7 @@ impl NalStream {
     }
 
     fn send_all(&mut self, mut data: &[u8]) -> io::Result<()> {
-        let send = self
-            .conn
-            .send_buffer()
-            .ok_or(io::ErrorKind::NotConnected)?
-            .clone();
+        let send = self.conn.send_buffer().ok_or(io::ErrorKind::NotConnected)?.clone();
         loop {
             let n = send.modify(|b| b.write(data));
             data = &data[n..];
@@ -163,11 +151,7 @@ impl NalStream {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self
-            .conn
-            .read_buffer()
-            .ok_or(io::ErrorKind::NotConnected)?
-            .clone();
+        let read = self.conn.read_buffer().ok_or(io::ErrorKind::NotConnected)?.clone();
         loop {
             let n = read.modify(|b| b.read(Some(&mut *buf), usize::MAX));
             if n > 0 || buf.is_empty() {

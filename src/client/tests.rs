@@ -31,9 +31,7 @@ struct MemStream {
 impl MemConnector {
     fn new() -> Self {
         Self(Arc::new(Mem {
-            server: Arc::new(Mutex::new(Server::new(Box::new(
-                BuiltinCache::new(1000).unwrap(),
-            )))),
+            server: Arc::new(Mutex::new(Server::new(Box::new(BuiltinCache::new(1000).unwrap())))),
             connects: AtomicUsize::new(0),
             refuse: AtomicBool::new(false),
             epoch: AtomicUsize::new(0),
@@ -71,12 +69,7 @@ impl MemStream {
     }
     fn pump(&mut self) {
         loop {
-            let step = self.mem.server.lock().process(
-                &mut self.plug,
-                &self.read,
-                &self.send,
-                Now::wall_clock(),
-            );
+            let step = self.mem.server.lock().process(&mut self.plug, &self.read, &self.send, Now::wall_clock());
             self.out.extend(self.send.modify(|b| {
                 let v = b.data().to_vec();
                 b.clear();
@@ -142,11 +135,7 @@ fn operations_per_connection() {
     assert_eq!(cl.reget(b"key1", None), Some(9));
     assert_eq!(cl.reget(b"key2", None), None);
     assert_eq!(cl.has(b"key1"), Ok(1));
-    assert_eq!(
-        cl.reget(b"key1", None),
-        None,
-        "any other operation clears reget"
-    );
+    assert_eq!(cl.reget(b"key1", None), None, "any other operation clears reget");
     assert_eq!(cl.remove(b"key1"), Ok(true));
     assert_eq!(cl.remove(b"key1"), Ok(false));
     assert_eq!(cl.has(b"key1"), Ok(0));

@@ -55,10 +55,9 @@ pub enum Corrupt {
 impl fmt::Display for Corrupt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Corrupt::Version(level) => write!(
-                f,
-                "protocol incompatibility; my level is {PROTO_LEVEL:08x}, the peer's is {level:08x}"
-            ),
+            Corrupt::Version(level) => {
+                write!(f, "protocol incompatibility; my level is {PROTO_LEVEL:08x}, the peer's is {level:08x}")
+            }
             Corrupt::BadDirection(v) => write!(f, "invalid is_response byte {v}"),
             Corrupt::WrongDirection => write!(f, "frame sent in the wrong direction"),
             Corrupt::OpClass(v) => write!(f, "invalid operation class {v}"),
@@ -85,14 +84,7 @@ pub fn encode_message(out: &mut Vec<u8>, is_response: bool, uid: u32, cmd: Cmd, 
     loop {
         let n = rest.len().min(MSG_MAX_DATA);
         let complete = rest.len() <= MSG_MAX_DATA;
-        let header = FrameHeader {
-            proto_level: PROTO_LEVEL,
-            is_response,
-            uid,
-            cmd,
-            complete,
-            data_len: n as u16,
-        };
+        let header = FrameHeader { proto_level: PROTO_LEVEL, is_response, uid, cmd, complete, data_len: n as u16 };
         out.extend_from_slice(&header.encode());
         out.extend_from_slice(&rest[..n]);
         rest = &rest[n..];
@@ -199,12 +191,7 @@ impl Assembler {
     /// An assembler for the requests a server reads (`expect_response`
     /// false) or for the responses a client reads (true).
     pub fn new(expect_response: bool) -> Self {
-        Self {
-            expect_response,
-            first: None,
-            payload: Vec::new(),
-            complete: false,
-        }
+        Self { expect_response, first: None, payload: Vec::new(), complete: false }
     }
 
     /// Consumes whole frames from the front of `input` until the current
@@ -219,11 +206,10 @@ impl Assembler {
             if rest.is_empty() {
                 break;
             }
-            let header =
-                match check_header(rest, self.expect_response, self.first, self.payload.len())? {
-                    Some(h) => h,
-                    None => break,
-                };
+            let header = match check_header(rest, self.expect_response, self.first, self.payload.len())? {
+                Some(h) => h,
+                None => break,
+            };
             let frame_len = HEADER_LEN + header.data_len as usize;
             if rest.len() < frame_len {
                 break;
@@ -285,17 +271,11 @@ mod tests {
 
     #[test]
     fn have_response_example() {
-        assert_eq!(
-            frames(4, Cmd::Have, &[0], true),
-            hex("001100000100000004000301000100")
-        );
+        assert_eq!(frames(4, Cmd::Have, &[0], true), hex("001100000100000004000301000100"));
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]

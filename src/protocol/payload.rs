@@ -11,9 +11,7 @@ pub const ADD_HEADER_LEN: usize = 8;
 
 /// Encodes an ADD payload; None if it would exceed 32768 bytes.
 pub fn encode_add(timeout_ms: u32, id: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let total = ADD_HEADER_LEN
-        .checked_add(id.len())?
-        .checked_add(data.len())?;
+    let total = ADD_HEADER_LEN.checked_add(id.len())?.checked_add(data.len())?;
     if total > MAX_TOTAL_DATA {
         return None;
     }
@@ -65,11 +63,7 @@ pub fn parse_add(payload: &[u8]) -> AddParse<'_> {
     if data.is_empty() || data.len() > MAX_DATA_LEN {
         return AddParse::Reject(status::ADD_DATA_RANGE);
     }
-    AddParse::Ok(AddRequest {
-        timeout_ms,
-        id,
-        data,
-    })
+    AddParse::Ok(AddRequest { timeout_ms, id, data })
 }
 
 #[cfg(test)]
@@ -80,14 +74,7 @@ mod tests {
     fn add_roundtrip() {
         let p = encode_add(60000, b"abc", b"data").unwrap();
         assert_eq!(&p[..8], &[0, 0, 0xea, 0x60, 0, 0, 0, 3]);
-        assert_eq!(
-            parse_add(&p),
-            AddParse::Ok(AddRequest {
-                timeout_ms: 60000,
-                id: b"abc",
-                data: b"data"
-            })
-        );
+        assert_eq!(parse_add(&p), AddParse::Ok(AddRequest { timeout_ms: 60000, id: b"abc", data: b"data" }));
     }
 
     #[test]

@@ -192,13 +192,7 @@ impl Plug {
         }
         self.pending.clear();
         self.pending_pos = 0;
-        encode_message(
-            &mut self.pending,
-            !self.to_server,
-            self.out_uid,
-            self.out_cmd,
-            &self.out_payload,
-        );
+        encode_message(&mut self.pending, !self.to_server, self.out_uid, self.out_cmd, &self.out_payload);
         self.out_payload.clear();
         self.write_state = WriteState::Queued;
         self.flush(send);
@@ -230,10 +224,7 @@ mod tests {
     use super::*;
 
     fn bufs(size: usize) -> (SharedBuffer, SharedBuffer) {
-        (
-            SharedBuffer::for_connection(size),
-            SharedBuffer::for_connection(size),
-        )
+        (SharedBuffer::for_connection(size), SharedBuffer::for_connection(size))
     }
 
     fn take_all(b: &SharedBuffer) -> Vec<u8> {

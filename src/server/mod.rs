@@ -39,12 +39,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(cache: Box<dyn Cache>) -> Self {
-        Self {
-            cache,
-            operations: 0,
-            expiry_floor_ms: 0,
-            reply: Vec::with_capacity(MAX_TOTAL_DATA),
-        }
+        Self { cache, operations: 0, expiry_floor_ms: 0, reply: Vec::with_capacity(MAX_TOTAL_DATA) }
     }
 
     /// ADDs with a shorter timeout are stored for `floor_ms` instead
@@ -77,13 +72,7 @@ impl Server {
     }
 
     /// Computes the response payload of one request into `reply`.
-    pub fn answer(
-        &mut self,
-        now: Now,
-        cmd: Cmd,
-        payload: &[u8],
-        reply: &mut Vec<u8>,
-    ) -> Result<(), ClientFailure> {
+    pub fn answer(&mut self, now: Now, cmd: Cmd, payload: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientFailure> {
         reply.clear();
         let byte = match cmd {
             Cmd::Add => match parse_add(payload) {
@@ -155,9 +144,7 @@ impl Server {
         self.reply = reply;
         self.operations += 1;
         if !plug.consume(read) {
-            return Err(ClientFailure::Corrupt(
-                plug.corruption().expect("consume failed on corruption"),
-            ));
+            return Err(ClientFailure::Corrupt(plug.corruption().expect("consume failed on corruption")));
         }
         Ok(Step::Answered)
     }
@@ -191,26 +178,10 @@ mod tests {
         assert_eq!(ask(&mut s, Cmd::Remove, b"id"), Ok(vec![0]));
         assert_eq!(ask(&mut s, Cmd::Remove, b"id"), Ok(vec![1]));
         assert_eq!(ask(&mut s, Cmd::Have, b"id"), Ok(vec![1]));
-        assert_eq!(
-            ask(&mut s, Cmd::Add, &[0; 7]),
-            Err(ClientFailure::TruncatedAdd)
-        );
-        assert_eq!(
-            ask(
-                &mut s,
-                Cmd::Add,
-                &encode_add(604_800_001, b"i", b"d").unwrap()
-            ),
-            Ok(vec![102])
-        );
-        assert_eq!(
-            ask(&mut s, Cmd::Add, &encode_add(1, b"id", b"").unwrap()),
-            Ok(vec![100])
-        );
-        assert_eq!(
-            ask(&mut s, Cmd::Add, &encode_add(1, &[1; 65], b"d").unwrap()),
-            Ok(vec![103])
-        );
+        assert_eq!(ask(&mut s, Cmd::Add, &[0; 7]), Err(ClientFailure::TruncatedAdd));
+        assert_eq!(ask(&mut s, Cmd::Add, &encode_add(604_800_001, b"i", b"d").unwrap()), Ok(vec![102]));
+        assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, b"id", b"").unwrap()), Ok(vec![100]));
+        assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, &[1; 65], b"d").unwrap()), Ok(vec![103]));
     }
 
     #[test]
@@ -220,11 +191,9 @@ mod tests {
         let mut r = Vec::new();
         let add = encode_add(1, b"id", b"x").unwrap();
         s.answer(Now::new(100, 0), Cmd::Add, &add, &mut r).unwrap();
-        s.answer(Now::new(104, 0), Cmd::Have, b"id", &mut r)
-            .unwrap();
+        s.answer(Now::new(104, 0), Cmd::Have, b"id", &mut r).unwrap();
         assert_eq!(r, [0]);
-        s.answer(Now::new(105, 1), Cmd::Have, b"id", &mut r)
-            .unwrap();
+        s.answer(Now::new(105, 1), Cmd::Have, b"id", &mut r).unwrap();
         assert_eq!(r, [1]);
     }
 
@@ -237,13 +206,7 @@ mod tests {
         let now = Now::new(1, 0);
         assert_eq!(s.process(&mut plug, &read, &send, now), Ok(Step::Idle));
         let mut req = Vec::new();
-        encode_message(
-            &mut req,
-            false,
-            1,
-            Cmd::Add,
-            &encode_add(1000, b"k", &[7; 6000]).unwrap(),
-        );
+        encode_message(&mut req, false, 1, Cmd::Add, &encode_add(1000, b"k", &[7; 6000]).unwrap());
         let mut pos = 0;
         // feed the 3-frame ADD through the 4 KiB read buffer
         loop {
@@ -290,10 +253,7 @@ mod tests {
         let mut req = Vec::new();
         encode_message(&mut req, false, 1, Cmd::Add, &[0; 4]);
         read.modify(|b| b.write(&req));
-        assert_eq!(
-            s.process(&mut plug, &read, &send, Now::default()),
-            Err(ClientFailure::TruncatedAdd)
-        );
+        assert_eq!(s.process(&mut plug, &read, &send, Now::default()), Err(ClientFailure::TruncatedAdd));
         assert_eq!(s.operations(), 0);
         assert!(send.with(|b| b.is_empty()));
         let mut plug = Plug::new(false);
@@ -301,9 +261,6 @@ mod tests {
             b.clear();
             b.write(b"\x00\x12\x00\x00\x00")
         });
-        assert!(matches!(
-            s.process(&mut plug, &read, &send, Now::default()),
-            Err(ClientFailure::Corrupt(_))
-        ));
+        assert!(matches!(s.process(&mut plug, &read, &send, Now::default()), Err(ClientFailure::Corrupt(_))));
     }
 }

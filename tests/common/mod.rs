@@ -123,9 +123,7 @@ impl Parser<'_> {
                 while self.i < self.s.len() && b"+-.eE0123456789".contains(&self.s[self.i]) {
                     self.i += 1;
                 }
-                Ok(Json::Num(
-                    String::from_utf8_lossy(&self.s[start..self.i]).into(),
-                ))
+                Ok(Json::Num(String::from_utf8_lossy(&self.s[start..self.i]).into()))
             }
             _ => Err(format!("unexpected input at {}", self.i)),
         }
@@ -151,8 +149,7 @@ impl Parser<'_> {
                         b'b' => out.push('\u{8}'),
                         b'f' => out.push('\u{c}'),
                         b'u' => {
-                            let h = std::str::from_utf8(&self.s[self.i..self.i + 4])
-                                .map_err(|e| e.to_string())?;
+                            let h = std::str::from_utf8(&self.s[self.i..self.i + 4]).map_err(|e| e.to_string())?;
                             let cp = u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
                             out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
                             self.i += 4;
@@ -163,13 +160,10 @@ impl Parser<'_> {
                 _ => {
                     // copy a UTF-8 run verbatim
                     let start = self.i - 1;
-                    while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\'
-                    {
+                    while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' {
                         self.i += 1;
                     }
-                    out.push_str(
-                        std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?,
-                    );
+                    out.push_str(std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?);
                 }
             }
         }
@@ -177,10 +171,7 @@ impl Parser<'_> {
 }
 
 pub fn parse_json(line: &str) -> Result<Json, String> {
-    let mut p = Parser {
-        s: line.as_bytes(),
-        i: 0,
-    };
+    let mut p = Parser { s: line.as_bytes(), i: 0 };
     let v = p.value()?;
     p.ws();
     if p.i != line.len() {
@@ -191,31 +182,20 @@ pub fn parse_json(line: &str) -> Result<Json, String> {
 
 pub fn hex(s: &str) -> Vec<u8> {
     assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }
 
 /// The vectors' fill function: byte i = (i * 31 + seed * 7 + 3) & 0xff.
 pub fn pattern(n: usize, seed: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| ((i * 31 + seed * 7 + 3) & 0xff) as u8)
-        .collect()
+    (0..n).map(|i| ((i * 31 + seed * 7 + 3) & 0xff) as u8).collect()
 }
 
 /// The distcache vector file, one parsed JSON object per line.
 pub fn distcache_vectors() -> Vec<Json> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/distcache-vectors.jsonl"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/distcache-vectors.jsonl");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let v: Vec<Json> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_json(l).expect("valid JSON line"))
-        .collect();
+    let v: Vec<Json> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| parse_json(l).expect("valid JSON line")).collect();
     assert_eq!(v.len(), 13, "expected 13 distcache vector lines");
     v
 }
@@ -225,18 +205,14 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     pub fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % below.max(1)
     }
 }
 
 #[test]
 fn json_reader() {
-    let v =
-        parse_json(r#"{"a": "x\"y", "b": [1, true, null, {"c": "\u0041"}], "d": -2.5e3}"#).unwrap();
+    let v = parse_json(r#"{"a": "x\"y", "b": [1, true, null, {"c": "\u0041"}], "d": -2.5e3}"#).unwrap();
     assert_eq!(v.str("a"), Some("x\"y"));
     assert_eq!(v.arr("b").unwrap()[3].str("c"), Some("A"));
     assert_eq!(v.get("d"), Some(&Json::Num("-2.5e3".into())));
@@ -281,15 +257,7 @@ pub fn cases() -> Vec<Case> {
         c("remove_miss", 3, 8, &id1, vec![], 0, vec![1]),
         c("get_miss", 2, 9, &id1, vec![], 0, vec![1]),
         c("have_miss", 4, 10, &id1, vec![], 0, vec![1]),
-        c(
-            "add_max",
-            1,
-            11,
-            &vec![0x42],
-            pattern(32759, 5),
-            1000,
-            vec![0],
-        ),
+        c("add_max", 1, 11, &vec![0x42], pattern(32759, 5), 1000, vec![0]),
         c("get_max", 2, 12, &vec![0x42], vec![], 0, pattern(32759, 5)),
     ]
 }
@@ -299,42 +267,10 @@ pub fn persistent_cases() -> Vec<Case> {
     let id = pattern(8, 9);
     let data = pattern(300, 10);
     vec![
-        Case {
-            name: "p_add",
-            cmd: 1,
-            uid: 1,
-            id: id.clone(),
-            data: data.clone(),
-            timeout: 1000,
-            reply: vec![0],
-        },
-        Case {
-            name: "p_get",
-            cmd: 2,
-            uid: 2,
-            id: id.clone(),
-            data: vec![],
-            timeout: 0,
-            reply: data,
-        },
-        Case {
-            name: "p_have",
-            cmd: 4,
-            uid: 3,
-            id: id.clone(),
-            data: vec![],
-            timeout: 0,
-            reply: vec![0],
-        },
-        Case {
-            name: "p_remove",
-            cmd: 3,
-            uid: 4,
-            id,
-            data: vec![],
-            timeout: 0,
-            reply: vec![0],
-        },
+        Case { name: "p_add", cmd: 1, uid: 1, id: id.clone(), data: data.clone(), timeout: 1000, reply: vec![0] },
+        Case { name: "p_get", cmd: 2, uid: 2, id: id.clone(), data: vec![], timeout: 0, reply: data },
+        Case { name: "p_have", cmd: 4, uid: 3, id: id.clone(), data: vec![], timeout: 0, reply: vec![0] },
+        Case { name: "p_remove", cmd: 3, uid: 4, id, data: vec![], timeout: 0, reply: vec![0] },
     ]
 }
 
@@ -360,11 +296,7 @@ pub fn recorded() -> Vec<(Case, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     for (line, case) in v.iter().take(12).zip(cases()) {
         assert_eq!(line.str("case"), Some(case.name));
-        out.push((
-            case,
-            hex(line.str("request").unwrap()),
-            hex(line.str("response").unwrap()),
-        ));
+        out.push((case, hex(line.str("request").unwrap()), hex(line.str("response").unwrap())));
     }
     let seq = &v[12];
     assert_eq!(seq.str("case"), Some("persistent_sequence"));
@@ -373,11 +305,7 @@ pub fn recorded() -> Vec<(Case, Vec<u8>, Vec<u8>)> {
     for (pair, case) in ex.chunks(2).zip(persistent_cases()) {
         assert_eq!(pair[0].str("dir"), Some("c2s"));
         assert_eq!(pair[1].str("dir"), Some("s2c"));
-        out.push((
-            case,
-            hex(pair[0].str("hex").unwrap()),
-            hex(pair[1].str("hex").unwrap()),
-        ));
+        out.push((case, hex(pair[0].str("hex").unwrap()), hex(pair[1].str("hex").unwrap())));
     }
     out
 }

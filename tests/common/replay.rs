@@ -31,12 +31,7 @@ impl Connector for Replay {
     type Stream = ReplayStream;
     fn connect(&self) -> io::Result<ReplayStream> {
         self.0.lock().unwrap().connects += 1;
-        Ok(ReplayStream {
-            script: self.0.clone(),
-            written: Vec::new(),
-            out: VecDeque::new(),
-            chunk: 1,
-        })
+        Ok(ReplayStream { script: self.0.clone(), written: Vec::new(), out: VecDeque::new(), chunk: 1 })
     }
 }
 
@@ -53,20 +48,10 @@ impl Stream for ReplayStream {
                 return Ok(0);
             };
             if self.written != req {
-                s.mismatches.push(format!(
-                    "{name}: client wrote {} bytes, recorded {}",
-                    self.written.len(),
-                    req.len()
-                ));
+                s.mismatches.push(format!("{name}: client wrote {} bytes, recorded {}", self.written.len(), req.len()));
                 if self.written.len() == req.len() {
-                    let at = self
-                        .written
-                        .iter()
-                        .zip(&req)
-                        .position(|(a, b)| a != b)
-                        .unwrap();
-                    s.mismatches
-                        .push(format!("{name}: first difference at byte {at}"));
+                    let at = self.written.iter().zip(&req).position(|(a, b)| a != b).unwrap();
+                    s.mismatches.push(format!("{name}: first difference at byte {at}"));
                 }
             }
             self.written.clear();
