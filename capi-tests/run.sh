@@ -16,6 +16,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE/out}
 rm -rf "$OUT"; mkdir -p "$OUT"
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+# The distcache tests start the installed server themselves.
+export DC_SERVER_BIN="$PREFIX/bin/dc_server"
 CFLAGS="-std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(pkg-config --cflags libnal distcache distcacheserver escrow)"
 LIBS="$(pkg-config --libs distcacheserver escrow) -lpthread -Wl,-rpath,$PREFIX/lib"
 STATIC_LIBS="$PREFIX/lib/libnal.a $(pkg-config --static --libs-only-l libnal | sed 's/-lnal//')"

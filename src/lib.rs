@@ -5,5 +5,9 @@
 //! of C. The `capi` module is the thin C layer: it checks pointers, converts
 //! arguments, calls the core and turns panics into failure values.
 
+pub mod cache;
 pub mod capi;
+pub mod client;
 pub mod nal;
+pub mod protocol;
+pub mod server;

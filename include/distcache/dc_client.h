@@ -28,7 +28,64 @@ typedef struct st_DC_CTX DC_CTX;
 /* Milliseconds; see DC_CTX_add_session. */
 #define DC_MIN_TIMEOUT				500
 
+/**
+ * Creates a client of the server at `target` (a libnal address). NULL if
+ * the address is invalid or cannot connect, or, with
+ * DC_CTX_FLAG_PERSISTENT but without DC_CTX_FLAG_PERSISTENT_LATE, if the
+ * first connection fails.
+ */
+DC_CTX *DC_CTX_new(const char *target, unsigned int flags);
 
+/**
+ * Closes any persistent connection and frees the context.
+ */
+void DC_CTX_free(DC_CTX *ctx);
+
+/**
+ * Stores a session for `timeout_msecs` ms (any value from 1 up to what
+ * fits in 32 bits is sent; the server refuses more than 7 days). 1 only
+ * when the server stored it.
+ */
+int DC_CTX_add_session(DC_CTX *ctx,
+                       const unsigned char *id_data,
+                       unsigned int id_len,
+                       const unsigned char *sess_data,
+                       unsigned int sess_len,
+                       unsigned long timeout_msecs);
+
+/**
+ * 1 when the server removed the session, else 0.
+ */
+int DC_CTX_remove_session(DC_CTX *ctx, const unsigned char *id_data, unsigned int id_len);
+
+/**
+ * Fetches a session: 1 with `*result_used` = its full length and up to
+ * `result_size` bytes copied (none when `result_storage` is NULL); the
+ * session is kept for this thread's DC_CTX_reget_session.
+ */
+int DC_CTX_get_session(DC_CTX *ctx,
+                       const unsigned char *id_data,
+                       unsigned int id_len,
+                       unsigned char *result_storage,
+                       unsigned int result_size,
+                       unsigned int *result_used);
+
+/**
+ * Serves the calling thread's last successful get again without network
+ * traffic, if `id` matches it and no other operation ran since.
+ */
+int DC_CTX_reget_session(DC_CTX *ctx,
+                         const unsigned char *id_data,
+                         unsigned int id_len,
+                         unsigned char *result_storage,
+                         unsigned int result_size,
+                         unsigned int *result_used);
+
+/**
+ * 1 present, 0 absent, -1 when the exchange failed or the arguments are
+ * invalid.
+ */
+int DC_CTX_has_session(DC_CTX *ctx, const unsigned char *id_data, unsigned int id_len);
 
 #ifdef __cplusplus
 }

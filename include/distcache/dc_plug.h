@@ -44,7 +44,78 @@ typedef struct st_DC_PLUG DC_PLUG;
 /* Never free the wrapped connection. */
 #define DC_PLUG_FLAG_NOFREE_CONN	(unsigned int)0x0002
 
+/**
+ * Wraps `conn` (client end with DC_PLUG_FLAG_TO_SERVER, server end
+ * without). Unless DC_PLUG_FLAG_NOFREE_CONN, the plug owns `conn` from now
+ * on. NULL for a NULL `conn`.
+ */
+DC_PLUG *DC_PLUG_new(NAL_CONNECTION *conn, unsigned int flags);
 
+/**
+ * Frees the plug and, unless DC_PLUG_FLAG_NOFREE_CONN, its connection.
+ * 1, or 0 for NULL.
+ */
+int DC_PLUG_free(DC_PLUG *plug);
+
+/**
+ * NAL_CONNECTION_add_to_selector on the wrapped connection.
+ */
+int DC_PLUG_to_select(DC_PLUG *plug, NAL_SELECTOR *sel);
+
+/**
+ * NAL_CONNECTION_del_from_selector on the wrapped connection.
+ */
+void DC_PLUG_from_select(DC_PLUG *plug);
+
+/**
+ * Connection I/O, then assembly of incoming frames and flushing of queued
+ * ones. 0 when the connection failed or the incoming stream is corrupt.
+ */
+int DC_PLUG_io(DC_PLUG *plug);
+
+/**
+ * Opens the assembled incoming message (or re-reads the open one with
+ * `resume`). Outputs are written only on success; `*payload_data` points
+ * into the plug, valid until DC_PLUG_consume or DC_PLUG_free.
+ */
+int DC_PLUG_read(DC_PLUG *plug,
+                 int resume,
+                 unsigned long *request_uid,
+                 DC_CMD *cmd,
+                 const unsigned char **payload_data,
+                 unsigned int *payload_len);
+
+/**
+ * Discards the open message and assembles the next from buffered bytes.
+ * 0 if nothing was open or the following bytes are corrupt.
+ */
+int DC_PLUG_consume(DC_PLUG *plug);
+
+/**
+ * Starts an outgoing message (replacing an open one when `resume`).
+ * `payload_data` may be NULL only with `payload_len` 0.
+ */
+int DC_PLUG_write(DC_PLUG *plug,
+                  int resume,
+                  unsigned long request_uid,
+                  DC_CMD cmd,
+                  const unsigned char *payload_data,
+                  unsigned int payload_len);
+
+/**
+ * Appends to the open outgoing message.
+ */
+int DC_PLUG_write_more(DC_PLUG *plug, const unsigned char *data, unsigned int data_len);
+
+/**
+ * Queues the open message and moves as much as fits into the send buffer.
+ */
+int DC_PLUG_commit(DC_PLUG *plug);
+
+/**
+ * Drops the open outgoing message.
+ */
+int DC_PLUG_rollback(DC_PLUG *plug);
 
 #ifdef __cplusplus
 }

@@ -57,7 +57,73 @@ typedef struct st_DC_CACHE_cb {
 /* DC_SERVER_clients_io drives (and destroys) this client. */
 #define DC_CLIENT_FLAG_IN_SERVER	(unsigned int)0x0002
 
+/**
+ * Selects the builtin cache for servers created afterwards. Returns 1.
+ */
+int DC_SERVER_set_default_cache(void);
 
+/**
+ * Selects a caller-supplied cache (all seven callbacks required) for
+ * servers created afterwards; only the pointer is kept.
+ */
+int DC_SERVER_set_cache(const DC_CACHE_cb *impl_);
+
+/**
+ * A server with a new cache for `max_sessions` sessions (builtin cache:
+ * 64..60000). NULL if no cache was selected or the cache refused.
+ */
+DC_SERVER *DC_SERVER_new(unsigned int max_sessions);
+
+/**
+ * Frees the cache, then every remaining client, then the server.
+ */
+void DC_SERVER_free(DC_SERVER *ctx);
+
+/**
+ * Number of live sessions (the builtin cache purges expired ones first).
+ */
+unsigned int DC_SERVER_items_stored(DC_SERVER *ctx, const struct timeval *now);
+
+void DC_SERVER_reset_operations(DC_SERVER *ctx);
+
+/**
+ * Requests answered since creation or the last reset (misses and refused
+ * adds count; requests that made a client fail do not).
+ */
+unsigned long DC_SERVER_num_operations(DC_SERVER *ctx);
+
+/**
+ * Creates a client for an active connection (owned by the client unless
+ * DC_CLIENT_FLAG_NOFREE_CONN; driven by DC_SERVER_clients_io with
+ * DC_CLIENT_FLAG_IN_SERVER).
+ */
+DC_CLIENT *DC_SERVER_new_client(DC_SERVER *ctx, NAL_CONNECTION *conn, unsigned int flags);
+
+/**
+ * Removes and destroys a client. 1 if it was found.
+ */
+int DC_SERVER_del_client(DC_CLIENT *clnt);
+
+/**
+ * Assembles any buffered request, answers at most one, and pushes
+ * response frames into the send buffer. 0 when the client must be
+ * deleted (corrupt input, an ADD shorter than 8 bytes, a cache failure).
+ * A request waiting behind a response that is still being sent is left
+ * for a later call (1).
+ */
+int DC_SERVER_process_client(DC_CLIENT *clnt, const struct timeval *now);
+
+/**
+ * For every DC_CLIENT_FLAG_IN_SERVER client in creation order: network
+ * I/O and at most one request; clients that fail are destroyed. 1 (0 for
+ * NULL arguments).
+ */
+int DC_SERVER_clients_io(DC_SERVER *ctx, const struct timeval *now);
+
+/**
+ * 1 when the server has no clients (or is NULL), else 0.
+ */
+int DC_SERVER_clients_empty(const DC_SERVER *ctx);
 
 #ifdef __cplusplus
 }

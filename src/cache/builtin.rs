@@ -1,0 +1,212 @@
+//! The default session cache.
+//!
+//! Sessions are indexed twice: by id (hash map) for lookups, and by
+//! `(expiry, insertion sequence)` (ordered map) for purging and eviction.
+//! Every operation is O(log n) amortised: expired sessions are purged from
+//! the front of the ordered index, and a full cache evicts the batch of
+//! sessions closest to expiry in one go.
+
+use super::{Cache, CacheFailure, Now, MAX_SIZE, MIN_SIZE};
+use std::collections::{BTreeMap, HashMap};
+
+struct Entry {
+    key: (i64, u64),
+    data: Box<[u8]>,
+}
+
+/// Fixed-capacity session cache with expiry (see the module docs).
+pub struct BuiltinCache {
+    max: usize,
+    by_id: HashMap<Box<[u8]>, Entry>,
+    by_expiry: BTreeMap<(i64, u64), Box<[u8]>>,
+    seq: u64,
+}
+
+impl BuiltinCache {
+    /// A cache for `max_sessions` sessions; None outside 64..=60000.
+    pub fn new(max_sessions: usize) -> Option<Self> {
+        if !(MIN_SIZE..=MAX_SIZE).contains(&max_sessions) {
+            return None;
+        }
+        Some(Self {
+            max: max_sessions,
+            by_id: HashMap::with_capacity(max_sessions),
+            by_expiry: BTreeMap::new(),
+            seq: 0,
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
+    /// Sessions evicted at once when an add finds the cache full.
+    pub fn eviction_batch(&self) -> usize {
+        (self.max / 30).max(1)
+    }
+
+    /// Drops every session whose expiry instant lies strictly before `now`.
+    fn purge(&mut self, now: Now) {
+        let now_us = now.micros();
+        while let Some((&(expiry, _), _)) = self.by_expiry.first_key_value() {
+            if expiry.saturating_mul(1000) >= now_us {
+                break;
+            }
+            let (_, id) = self.by_expiry.pop_first().expect("non-empty");
+            self.by_id.remove(&id);
+        }
+    }
+
+    fn evict_batch(&mut self) {
+        for _ in 0..self.eviction_batch() {
+            match self.by_expiry.pop_first() {
+                Some((_, id)) => {
+                    self.by_id.remove(&id);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl Cache for BuiltinCache {
+    fn add(&mut self, now: Now, timeout_ms: u64, id: &[u8], data: &[u8]) -> bool {
+        self.purge(now);
+        if self.by_id.contains_key(id) {
+            return false;
+        }
+        if self.by_id.len() >= self.max {
+            self.evict_batch();
+        }
+        let expiry = now.millis().saturating_add(i64::try_from(timeout_ms).unwrap_or(i64::MAX));
+        self.seq += 1;
+        let key = (expiry, self.seq);
+        let id: Box<[u8]> = id.into();
+        self.by_expiry.insert(key, id.clone());
+        self.by_id.insert(id, Entry { key, data: data.into() });
+        true
+    }
+
+    fn get(&mut self, now: Now, id: &[u8], out: &mut Vec<u8>) -> Result<bool, CacheFailure> {
+        self.purge(now);
+        match self.by_id.get(id) {
+            Some(e) => {
+                out.clear();
+                out.extend_from_slice(&e.data);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn remove(&mut self, now: Now, id: &[u8]) -> bool {
+        self.purge(now);
+        match self.by_id.remove(id) {
+            Some(e) => {
+                self.by_expiry.remove(&e.key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn have(&mut self, now: Now, id: &[u8]) -> bool {
+        self.purge(now);
+        self.by_id.contains_key(id)
+    }
+
+    fn num_items(&mut self, now: Now) -> usize {
+        self.purge(now);
+        self.by_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Now {
+        Now::new(ms.div_euclid(1000), ms.rem_euclid(1000) * 1000)
+    }
+
+    #[test]
+    fn capacity_limits() {
+        assert!(BuiltinCache::new(63).is_none());
+        assert!(BuiltinCache::new(60001).is_none());
+        assert_eq!(BuiltinCache::new(64).unwrap().eviction_batch(), 2);
+        assert_eq!(BuiltinCache::new(100).unwrap().eviction_batch(), 3);
+        assert_eq!(BuiltinCache::new(512).unwrap().eviction_batch(), 17);
+        assert_eq!(BuiltinCache::new(60000).unwrap().eviction_batch(), 2000);
+    }
+
+    #[test]
+    fn add_get_remove_have() {
+        let mut c = BuiltinCache::new(64).unwrap();
+        let now = at(1_000_000);
+        let mut out = Vec::new();
+        assert!(c.add(now, 1000, b"id", b"data"));
+        assert!(!c.add(now, 5000, b"id", b"other"), "duplicates are refused");
+        assert_eq!(c.get(now, b"id", &mut out), Ok(true));
+        assert_eq!(out, b"data");
+        assert_eq!(c.get(now, b"i", &mut out), Ok(false));
+        assert!(c.have(now, b"id"));
+        assert_eq!(c.num_items(now), 1);
+        assert!(c.remove(now, b"id"));
+        assert!(!c.remove(now, b"id"));
+        assert!(!c.have(now, b"id"));
+        assert_eq!(c.num_items(now), 0);
+    }
+
+    #[test]
+    fn expiry_is_strict_and_truncated_to_ms() {
+        let mut c = BuiltinCache::new(64).unwrap();
+        // added at 10.000999 s: expiry = 10.000 + 100 ms = 10.100 s
+        assert!(c.add(Now::new(10, 999), 100, b"a", b"x"));
+        assert!(c.have(Now::new(10, 100_000), b"a"), "equal to expiry: live");
+        assert!(!c.have(Now::new(10, 100_001), b"a"), "strictly later: expired");
+        // zero timeout: expired on the next microsecond
+        assert!(c.add(Now::new(20, 0), 0, b"z", b"x"));
+        assert!(c.have(Now::new(20, 0), b"z"));
+        let mut out = Vec::new();
+        assert_eq!(c.get(Now::new(20, 1), b"z", &mut out), Ok(false));
+        // an expired duplicate does not block a new add
+        assert!(c.add(Now::new(20, 1), 10, b"z", b"y"));
+    }
+
+    #[test]
+    fn full_cache_evicts_batch_closest_to_expiry() {
+        let mut c = BuiltinCache::new(64).unwrap();
+        let now = at(5_000);
+        // timeouts 1000..=64000 in a scrambled order
+        for i in 0..64u64 {
+            let t = (i * 37) % 64 + 1;
+            assert!(c.add(now, t * 1000, &t.to_be_bytes(), b"v"));
+        }
+        assert_eq!(c.num_items(now), 64);
+        assert!(c.add(now, 500_000, b"new", b"v"));
+        assert_eq!(c.num_items(now), 63);
+        assert!(!c.have(now, &1u64.to_be_bytes()));
+        assert!(!c.have(now, &2u64.to_be_bytes()));
+        assert!(c.have(now, &3u64.to_be_bytes()));
+        assert!(c.have(now, b"new"));
+        // equal expiry: the earlier insertion goes first
+        let mut c = BuiltinCache::new(64).unwrap();
+        for i in 0..64u32 {
+            assert!(c.add(now, 1000, &i.to_be_bytes(), b"v"));
+        }
+        assert!(c.add(now, 1000, b"x", b"v"));
+        assert!(!c.have(now, &0u32.to_be_bytes()));
+        assert!(!c.have(now, &1u32.to_be_bytes()));
+        assert!(c.have(now, &2u32.to_be_bytes()));
+    }
+
+    #[test]
+    fn long_timeouts_do_not_overflow() {
+        let mut c = BuiltinCache::new(64).unwrap();
+        assert!(c.add(Now::new(i64::MAX / 2, 0), u64::MAX, b"a", b"x"));
+        assert!(c.have(Now::new(i64::MAX / 2, 0), b"a"));
+        assert!(c.add(at(0), 604_800_000, b"b", b"x"));
+        assert!(c.have(at(604_800_000), b"b"));
+        assert!(!c.have(at(604_800_001), b"b"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Session caches behind a distcache server.
+//!
+//! [`Cache`] is what the server needs from a cache; [`BuiltinCache`] is the
+//! default implementation. A C `DC_CACHE_cb` table is adapted to the same
+//! trait by the C layer.
+
+mod builtin;
+
+pub use builtin::BuiltinCache;
+
+/// Smallest and largest capacity of the builtin cache.
+pub const MIN_SIZE: usize = 64;
+pub const MAX_SIZE: usize = 60000;
+
+/// The caller's notion of "now", exactly as a C `struct timeval` carries
+/// it. Caches compare it with expiry instants; the server never reads a
+/// clock itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    pub sec: i64,
+    pub usec: i64,
+}
+
+impl Now {
+    pub fn new(sec: i64, usec: i64) -> Self {
+        Self { sec, usec }
+    }
+
+    /// Microseconds since the epoch of the clock (saturating).
+    pub fn micros(&self) -> i64 {
+        self.sec.saturating_mul(1_000_000).saturating_add(self.usec)
+    }
+
+    /// Truncated to whole milliseconds.
+    pub fn millis(&self) -> i64 {
+        self.micros().div_euclid(1000)
+    }
+
+    /// The current wall-clock time.
+    pub fn wall_clock() -> Self {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self { sec: d.as_secs() as i64, usec: d.subsec_micros() as i64 }
+    }
+}
+
+/// A failure of the cache itself (not a miss): the request cannot be
+/// answered and the client is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheFailure;
+
+/// What a distcache server stores sessions in. Ids reach `add` already
+/// checked (1..=64 bytes, data 1..=32768 bytes); other operations pass the
+/// client's id unchecked.
+pub trait Cache: Send {
+    /// Stores a session; false if it could not be stored (a live session
+    /// with the same id exists, or the cache failed).
+    fn add(&mut self, now: Now, timeout_ms: u64, id: &[u8], data: &[u8]) -> bool;
+    /// Replaces `out` with the session's data. Ok(false) on a miss.
+    fn get(&mut self, now: Now, id: &[u8], out: &mut Vec<u8>) -> Result<bool, CacheFailure>;
+    /// Removes a session; false if there was none.
+    fn remove(&mut self, now: Now, id: &[u8]) -> bool;
+    /// Whether a live session exists.
+    fn have(&mut self, now: Now, id: &[u8]) -> bool;
+    /// Number of live sessions.
+    fn num_items(&mut self, now: Now) -> usize;
+}

@@ -1,0 +1,328 @@
+//! The distcache client (what `DC_CTX` is built on).
+//!
+//! A [`Client`] turns session operations into request/response exchanges
+//! over byte streams obtained from a [`Connector`]. Without
+//! [`Flags::persistent`] every operation uses its own connection, so
+//! operations from many threads run in parallel; a persistent client keeps
+//! one connection and serialises exchanges on it.
+//!
+//! Request uids come from one process-wide counter starting at 1, taken
+//! once per operation that reaches the network stage.
+
+pub mod net;
+
+use crate::protocol::payload::encode_add;
+use crate::protocol::{encode_message, Assembler, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::ThreadId;
+
+/// Longest id the client sends (the server stores at most 64 bytes).
+pub const MAX_SEND_ID_LEN: usize = MAX_TOTAL_DATA;
+
+/// A connected byte stream to a server.
+pub trait Stream: Send {
+    /// Writes all of `data`.
+    fn send_all(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Reads at least one byte into `buf` (blocking); Ok(0) is end of file.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Opens streams to one server.
+pub trait Connector: Send + Sync {
+    type Stream: Stream;
+    fn connect(&self) -> io::Result<Self::Stream>;
+}
+
+/// Connection-mode flags (the `DC_CTX_FLAG_*` bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub persistent: bool,
+    pub pidcheck: bool,
+    pub retry: bool,
+    pub late: bool,
+}
+
+impl Flags {
+    pub const PERSISTENT: u32 = 0x1;
+    pub const PIDCHECK: u32 = 0x2;
+    pub const RETRY: u32 = 0x4;
+    pub const LATE: u32 = 0x8;
+
+    /// From the C bit mask; unknown bits are ignored and the modifiers
+    /// only count together with PERSISTENT.
+    pub fn from_bits(bits: u32) -> Self {
+        let persistent = bits & Self::PERSISTENT != 0;
+        Self {
+            persistent,
+            pidcheck: persistent && bits & Self::PIDCHECK != 0,
+            retry: persistent && bits & Self::RETRY != 0,
+            late: persistent && bits & Self::LATE != 0,
+        }
+    }
+}
+
+static NEXT_UID: AtomicU32 = AtomicU32::new(1);
+
+/// Takes the next request uid of the process (wrapping 32-bit counter).
+pub fn next_uid() -> u32 {
+    NEXT_UID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum TxError {
+    /// Connecting, sending or receiving failed, or the peer closed.
+    Network(io::Error),
+    /// The peer sent bytes that are not a valid response to the request.
+    Protocol,
+}
+
+/// Why an argument check refused an operation before any traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Empty id or data, or an id longer than 32768 bytes.
+    BadArgument,
+    /// Timeout 0 or beyond 32 bits.
+    BadTimeout,
+    /// The encoded ADD would exceed 32768 bytes.
+    TooLarge,
+}
+
+/// Result of [`Client::get`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum GetResult {
+    /// The full session length; the data are kept for [`Client::reget`].
+    Found(usize),
+    Missing,
+    Failed,
+}
+
+/// Outcome of a request/response exchange.
+pub type TxResult = Result<Vec<u8>, TxError>;
+
+struct Persistent<S> {
+    stream: Option<S>,
+    pid: u32,
+}
+
+struct Kept {
+    id: Vec<u8>,
+    data: Vec<u8>,
+}
+
+/// A distcache client (see the module documentation).
+pub struct Client<C: Connector> {
+    connector: C,
+    flags: Flags,
+    persistent: Mutex<Persistent<C::Stream>>,
+    /// Session of each thread's last successful get, for reget.
+    kept: Mutex<HashMap<ThreadId, Kept>>,
+}
+
+impl<C: Connector> Client<C> {
+    /// A client; a persistent one without `late` connects now and fails
+    /// if that fails.
+    pub fn new(connector: C, flags: Flags) -> io::Result<Self> {
+        let stream = if flags.persistent && !flags.late { Some(connector.connect()?) } else { None };
+        Ok(Self {
+            connector,
+            flags,
+            persistent: Mutex::new(Persistent { stream, pid: std::process::id() }),
+            kept: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// Whether a persistent connection is currently held.
+    pub fn is_connected(&self) -> bool {
+        self.persistent.lock().stream.is_some()
+    }
+
+    /// One request/response exchange; returns the response payload.
+    pub fn transact(&self, cmd: Cmd, payload: &[u8]) -> TxResult {
+        let uid = next_uid();
+        let mut request = Vec::with_capacity(payload.len() + HEADER_LEN * 16);
+        encode_message(&mut request, false, uid, cmd, payload);
+        if !self.flags.persistent {
+            let mut stream = self.connector.connect().map_err(TxError::Network)?;
+            return exchange(&mut stream, &request, uid, cmd, false);
+        }
+        let mut p = self.persistent.lock();
+        if self.flags.pidcheck {
+            let pid = std::process::id();
+            if pid != p.pid {
+                // A forked child: the inherited connection belongs to the
+                // parent. Dropping our copy only closes our descriptor.
+                p.stream = None;
+                p.pid = pid;
+            }
+        }
+        let had_connection = p.stream.is_some();
+        let result = self.exchange_persistent(&mut p, &request, uid, cmd);
+        match result {
+            Err(TxError::Network(_)) if self.flags.retry && had_connection => {
+                self.exchange_persistent(&mut p, &request, uid, cmd)
+            }
+            r => r,
+        }
+    }
+
+    fn exchange_persistent(&self, p: &mut Persistent<C::Stream>, request: &[u8], uid: u32, cmd: Cmd) -> TxResult {
+        if p.stream.is_none() {
+            p.stream = Some(self.connector.connect().map_err(TxError::Network)?);
+        }
+        let stream = p.stream.as_mut().expect("connected above");
+        let r = exchange(stream, request, uid, cmd, true);
+        if r.is_err() {
+            // A connection that failed is gone; the next operation (or
+            // the retry) reconnects.
+            p.stream = None;
+        }
+        r
+    }
+
+    fn forget_kept(&self) {
+        let mut kept = self.kept.lock();
+        if !kept.is_empty() {
+            kept.remove(&std::thread::current().id());
+        }
+    }
+
+    /// Stores a session; true only on the server's OK.
+    pub fn add(&self, id: &[u8], data: &[u8], timeout_ms: u64) -> Result<bool, Refused> {
+        if id.is_empty() || data.is_empty() || id.len() > MAX_SEND_ID_LEN {
+            return Err(Refused::BadArgument);
+        }
+        if timeout_ms == 0 {
+            return Err(Refused::BadTimeout);
+        }
+        let timeout = u32::try_from(timeout_ms).map_err(|_| Refused::BadTimeout)?;
+        let payload = encode_add(timeout, id, data).ok_or(Refused::TooLarge)?;
+        self.forget_kept();
+        Ok(matches!(self.transact(Cmd::Add, &payload), Ok(r) if r == [0]))
+    }
+
+    /// Removes a session; true only if the server removed one.
+    pub fn remove(&self, id: &[u8]) -> Result<bool, Refused> {
+        check_id(id)?;
+        self.forget_kept();
+        Ok(matches!(self.transact(Cmd::Remove, id), Ok(r) if r == [0]))
+    }
+
+    /// 1 present, 0 absent (or a reply longer than one byte), -1 failure.
+    pub fn has(&self, id: &[u8]) -> Result<i32, Refused> {
+        check_id(id)?;
+        self.forget_kept();
+        Ok(match self.transact(Cmd::Have, id) {
+            Ok(r) if r == [0] => 1,
+            Ok(r) if r == [1] || r.len() > 1 => 0,
+            _ => -1,
+        })
+    }
+
+    /// Fetches a session, copying up to `out.len()` bytes into `out`, and
+    /// keeps it for this thread's next [`Client::reget`]. Replies shorter
+    /// than 5 bytes are status codes, so such sessions read as missing.
+    pub fn get(&self, id: &[u8], out: Option<&mut [u8]>) -> Result<GetResult, Refused> {
+        check_id(id)?;
+        let result = self.transact(Cmd::Get, id);
+        let me = std::thread::current().id();
+        let mut kept = self.kept.lock();
+        match result {
+            Ok(data) if data.len() >= 5 => {
+                copy_out(&data, out);
+                let len = data.len();
+                kept.insert(me, Kept { id: id.to_vec(), data });
+                Ok(GetResult::Found(len))
+            }
+            r => {
+                kept.remove(&me);
+                Ok(if r.is_ok() { GetResult::Missing } else { GetResult::Failed })
+            }
+        }
+    }
+
+    /// Serves this thread's last successful get again, if `id` matches it
+    /// and nothing else ran on this thread since. Returns the full length.
+    pub fn reget(&self, id: &[u8], out: Option<&mut [u8]>) -> Option<usize> {
+        let kept = self.kept.lock();
+        let k = kept.get(&std::thread::current().id())?;
+        if k.id != id {
+            return None;
+        }
+        copy_out(&k.data, out);
+        Some(k.data.len())
+    }
+}
+
+fn check_id(id: &[u8]) -> Result<(), Refused> {
+    if id.is_empty() || id.len() > MAX_SEND_ID_LEN {
+        Err(Refused::BadArgument)
+    } else {
+        Ok(())
+    }
+}
+
+fn copy_out(data: &[u8], out: Option<&mut [u8]>) {
+    if let Some(out) = out {
+        let n = out.len().min(data.len());
+        out[..n].copy_from_slice(&data[..n]);
+    }
+}
+
+/// Sends `request` and reads one response with the same uid and command.
+/// `persistent` connections must hold nothing beyond that response.
+pub fn exchange<S: Stream + ?Sized>(stream: &mut S, request: &[u8], uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
+    stream.send_all(request).map_err(TxError::Network)?;
+    RECV_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        receive(stream, &mut buf, uid, cmd, persistent)
+    })
+}
+
+thread_local! {
+    /// Receive space reused by every exchange of the thread.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn receive<S: Stream + ?Sized>(stream: &mut S, buf: &mut Vec<u8>, uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
+    let size = MAX_TOTAL_DATA + 16 * HEADER_LEN;
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    let mut asm = Assembler::new(true);
+    let mut have = 0;
+    loop {
+        let n = stream.recv(&mut buf[have..]).map_err(TxError::Network)?;
+        if n == 0 {
+            return Err(TxError::Network(io::ErrorKind::UnexpectedEof.into()));
+        }
+        have += n;
+        let used = asm.feed(&buf[..have]).map_err(|_| TxError::Protocol)?;
+        if asm.is_complete() {
+            if persistent && used != have {
+                return Err(TxError::Protocol);
+            }
+            let (r_uid, r_cmd, payload) = asm.into_message().expect("complete");
+            if r_uid != uid || r_cmd != cmd || payload.is_empty() {
+                return Err(TxError::Protocol);
+            }
+            return Ok(payload);
+        }
+        buf.copy_within(used..have, 0);
+        have -= used;
+    }
+}
+
+#[cfg(test)]
+mod tests;
