@@ -159,7 +159,7 @@ mod tests {
         let mut out = [0u8; 3];
         assert_eq!(b.read(Some(&mut out), 3), 3);
         assert_eq!(&out, b"hel");
-        assert_eq!(b.data(), b"lo w");
+        assert_eq!(b.data(), b"lo wo");
         assert_eq!(b.read(None, 100), 5);
         assert!(b.is_empty());
     }
