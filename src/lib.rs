@@ -6,4 +6,5 @@
 //! arguments, calls the core and turns panics into failure values.
 
 pub mod capi;
+pub mod escrow;
 pub mod nal;

@@ -5,6 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod escrow;
 pub mod nal_buffer;
 pub mod nal_codec;
 
