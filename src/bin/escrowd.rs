@@ -8,8 +8,9 @@
 //! path) are reported before detaching, with exit status 1.
 
 use distcache_core::escrow::daemon::Daemon;
+use distcache_core::escrow::spawn::{spawn_keeping_stdio, Started};
 use distcache_core::escrow::store::MAX_TAGS;
-use distcache_core::escrow::sys::{self, Fork};
+use distcache_core::escrow::sys;
 use distcache_core::escrow::{ESCROW_FORCE, ESCROW_VERBOSE};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -116,22 +117,22 @@ fn main() {
             "    Path to a UNIX domain socket must follow the options.",
         ));
     };
-    let mut daemon = match Daemon::start(&path, o.flags, o.nr_tags) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("escrowd: escrowd_init(): {}", e.errno().negated());
-            exit(1);
-        }
-    };
     if o.detach {
-        match sys::fork() {
-            Ok(Fork::Parent(_)) => exit(0),
-            Ok(Fork::Child) => sys::setsid(),
-            Err(e) => {
-                eprintln!("escrowd: fork(): {e}");
-                exit(1);
-            }
+        // The detached daemon binds and listens before this process exits,
+        // so start-up errors still give exit status 1 here.
+        match spawn_keeping_stdio(&path, o.flags, o.nr_tags) {
+            Ok(Started::Listening) => exit(0),
+            Ok(Started::AlreadyRunning) => fail(-libc::EADDRINUSE),
+            Err(e) => fail(e.negated()),
         }
     }
-    daemon.run()
+    match Daemon::start(&path, o.flags, o.nr_tags) {
+        Ok(mut d) => d.run(),
+        Err(e) => fail(e.errno().negated()),
+    }
+}
+
+fn fail(rc: i32) -> ! {
+    eprintln!("escrowd: escrowd_init(): {rc}");
+    exit(1)
 }

@@ -154,6 +154,7 @@ impl Daemon {
                 Incoming::Frame(extras) => (self.request(&chan, &rx, extras), None),
                 Incoming::Invalid { error, extras } => {
                     self.trace_recv_invalid(&rx, &extras);
+                    drop(extras);
                     let r = match error {
                         FrameError::BadLength(OP_ADD) => rep(-libc::EINVAL, text::WRONG_ADD),
                         _ => rep(-libc::EPROTO, text::UNEXPECTED),
@@ -162,6 +163,7 @@ impl Daemon {
                 }
                 Incoming::Truncated(extras) => {
                     self.trace_recv_invalid(&rx, &extras);
+                    drop(extras);
                     let _ = self.send(&chan, rep(-libc::EPROTO, text::TRUNCATED));
                     (Ok(()), Some(-libc::EPROTO))
                 }

@@ -38,6 +38,16 @@ pub enum Started {
 
 /// Starts a detached daemon on `path` and waits until it listens.
 pub fn spawn_daemon(path: &Path, flags: u32, nr_tags: i32) -> Result<Started, Errno> {
+    spawn(path, flags, nr_tags, false)
+}
+
+/// Like [`spawn_daemon`] but the daemon keeps the caller's stdin, stdout
+/// and stderr (`escrowd -d`).
+pub fn spawn_keeping_stdio(path: &Path, flags: u32, nr_tags: i32) -> Result<Started, Errno> {
+    spawn(path, flags, nr_tags, true)
+}
+
+fn spawn(path: &Path, flags: u32, nr_tags: i32, keep_stdio: bool) -> Result<Started, Errno> {
     let (reader, writer) = std::io::pipe()?;
     let reader = OwnedFd::from(reader);
     let writer = OwnedFd::from(writer);
@@ -46,7 +56,7 @@ pub fn spawn_daemon(path: &Path, flags: u32, nr_tags: i32) -> Result<Started, Er
             drop(reader);
             sys::setsid();
             match sys::fork() {
-                Ok(Fork::Child) => daemon_child(writer, path, flags, nr_tags),
+                Ok(Fork::Child) => daemon_child(writer, path, flags, nr_tags, keep_stdio),
                 Ok(Fork::Parent(_)) => sys::exit_now(0),
                 Err(e) => {
                     report(&writer, Errno::from_io(&e).negated());
@@ -85,14 +95,16 @@ fn read_status(reader: OwnedFd) -> Result<Started, Errno> {
 }
 
 /// The daemon process: never returns.
-fn daemon_child(writer: OwnedFd, path: &Path, flags: u32, nr_tags: i32) -> ! {
+fn daemon_child(writer: OwnedFd, path: &Path, flags: u32, nr_tags: i32, keep_stdio: bool) -> ! {
     sys::reset_signals();
     sys::set_process_name("escrowd");
     // Keep the status pipe above the standard descriptors before those are
     // pointed at /dev/null (the pipe may have got 0..2 if they were closed).
     let status = writer.try_clone().unwrap_or_else(|_| sys::exit_now(1));
     drop(writer);
-    sys::redirect_stdio(flags & ESCROW_VERBOSE != 0);
+    if !keep_stdio {
+        sys::redirect_stdio(flags & ESCROW_VERBOSE != 0);
+    }
     sys::close_other_fds(status.as_raw_fd());
     match Daemon::start(path, flags, nr_tags) {
         Ok(mut daemon) => {
