@@ -53,16 +53,21 @@ fn spawn(path: &Path, flags: u32, nr_tags: i32, keep_stdio: bool) -> Result<Star
     let writer = OwnedFd::from(writer);
     match sys::fork()? {
         Fork::Child => {
-            drop(reader);
-            sys::setsid();
-            match sys::fork() {
-                Ok(Fork::Child) => daemon_child(writer, path, flags, nr_tags, keep_stdio),
-                Ok(Fork::Parent(_)) => sys::exit_now(0),
-                Err(e) => {
-                    report(&writer, Errno::from_io(&e).negated());
-                    sys::exit_now(1)
+            // Whatever happens, the child never returns into the caller's
+            // code: a panic ends it like any other failure.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                drop(reader);
+                sys::setsid();
+                match sys::fork() {
+                    Ok(Fork::Child) => daemon_child(writer, path, flags, nr_tags, keep_stdio),
+                    Ok(Fork::Parent(_)) => sys::exit_now(0),
+                    Err(e) => {
+                        report(&writer, Errno::from_io(&e).negated());
+                        sys::exit_now(1)
+                    }
                 }
-            }
+            }));
+            sys::exit_now(1)
         }
         Fork::Parent(pid) => {
             drop(writer);
