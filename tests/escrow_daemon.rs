@@ -850,3 +850,23 @@ fn client_truncating_get_and_payload_limit() {
 fn vectors_file_is_where_ci_expects_it() {
     assert!(Path::new(&vectors::path()).exists());
 }
+
+/// A start-up lock held by something else makes the start fail after a
+/// bounded wait instead of leaving a daemon waiting for ever.
+#[test]
+fn start_gives_up_on_a_foreign_directory_lock() {
+    use std::os::fd::AsRawFd;
+    let dir = TempDir::new();
+    let lock = File::open(&dir.0).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_escrowd"))
+        .arg(dir.0.join("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -110"));
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(!dir.0.join("s").exists());
+}

@@ -18,6 +18,11 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Longest wait for the start-up lock of a socket directory (held only for
+/// the few milliseconds of a start-up, unless something else locks the
+/// directory).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Why a daemon did not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartError {
@@ -82,7 +87,8 @@ impl Daemon {
     pub fn start(path: &Path, flags: u32, nr_tags: i32) -> Result<Daemon, StartError> {
         let store = Store::new(nr_tags).ok_or(StartError::Failed(Errno::EINVAL))?;
         check_path(path).map_err(StartError::Failed)?;
-        let lock = sys::lock_dir(parent_dir(path));
+        let lock = sys::lock_dir(parent_dir(path), LOCK_TIMEOUT)
+            .map_err(|e| StartError::Failed(e.into()))?;
         match sys::probe(path) {
             sys::Probe::Alive => return Err(StartError::AlreadyRunning),
             sys::Probe::Stale if flags & ESCROW_FORCE != 0 => {

@@ -249,18 +249,31 @@ pub fn unlink_socket(path: &Path) -> io::Result<()> {
 pub struct DirLock(#[allow(dead_code)] File);
 
 /// Locks `dir` (the directory of a socket path) so that concurrent daemon
-/// start-ups on it run one after the other. `None` when the directory
-/// cannot be opened for reading (start-up then proceeds unlocked).
-pub fn lock_dir(dir: &Path) -> Option<DirLock> {
-    let file = File::open(dir).ok()?;
+/// start-ups on it run one after the other. `Ok(None)` when the directory
+/// cannot be opened for reading (start-up then proceeds unlocked). Gives
+/// up with `ETIMEDOUT` after `timeout`, so that a lock held by something
+/// else cannot leave a starting daemon waiting for ever.
+pub fn lock_dir(dir: &Path, timeout: Duration) -> io::Result<Option<DirLock>> {
+    let Ok(file) = File::open(dir) else {
+        return Ok(None);
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_micros(100);
     loop {
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Some(DirLock(file));
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(DirLock(file)));
         }
-        if errno() != libc::EINTR {
-            return None;
+        match errno() {
+            libc::EINTR => continue,
+            libc::EWOULDBLOCK => {}
+            _ => return Ok(None),
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
