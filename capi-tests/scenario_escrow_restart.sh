@@ -88,7 +88,9 @@ if alive "$client"; then pass client_survives_kill; else fail client_survives_ki
 before=$(echoes)
 kill -CONT "$client"
 sleep 0.5
-if [ "$(echoes)" = "$before" ] && alive "$client"; then pass no_echo_while_down; else fail no_echo_while_down; fi
+# (One echo may still arrive: the last byte answered before the kill.)
+if [ "$(echoes)" -le $((before + 1)) ] && alive "$client"; then pass no_echo_while_down; else fail no_echo_while_down; fi
+before=$(echoes)
 
 # 4. Second server: fetches the connection from the escrow.
 ./echo-server ./esc ./echo.sock 2> server2.log &
