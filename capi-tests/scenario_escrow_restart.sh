@@ -78,6 +78,16 @@ wait_for 50 test -S echo.sock || { fail server_listens; exit 1; }
 ./echo-client ./echo.sock 500 > client.log 2> client.err &
 client=$!; pids="$pids $client"
 if wait_for 100 echoes_above 3; then pass echoing; else fail echoing; cat server1.log client.err; exit 1; fi
+# The verbose trace of the first server: no socket file yet (ENOENT), so it
+# started the daemon (which traces to the same stderr), got -ENOENT for
+# (0, 0) and escrowed the accepted connection.
+if grep -q '^Starting escrowd (2)\.$' server1.log && grep -q '^Listening on "./esc"$' server1.log &&
+	grep -q '^Received from the escrowd: -2 "Non-existent index in a GET request\."$' server1.log &&
+	grep -q '^send: {ADD   0   0 ' server1.log; then
+	pass verbose_trace
+else
+	fail verbose_trace; cat server1.log
+fi
 
 # 3. Quiesce (pause the client so that no byte is half-echoed), kill -9.
 kill -STOP "$client"
