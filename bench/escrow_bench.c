@@ -10,6 +10,9 @@
  * in a child process, which receives it, sends the bytes and the
  * descriptor back, and closes its copy; the caller receives and closes.
  * That is the work of one request/reply exchange carrying a descriptor.
+ * The operations are timed in short rounds, each between two baseline
+ * runs of the same length, and the medians are printed, so that load from
+ * other processes affects both sides alike.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +35,7 @@
 #define PAYLOAD 256
 #define MSG (16 + PAYLOAD)
 #define STARTS 10
-#define ROUNDS 3
+#define ROUNDS 10
 
 static double now_ns(void)
 {
@@ -90,17 +93,21 @@ static ssize_t recv_fd(int sock, void *buf, size_t len, int *fd)
 	return n;
 }
 
-/* ns per raw round trip; with_fd selects whether a descriptor travels. */
-static double raw_round_trip(int with_fd, int fd)
+static int peer_sock = -1;
+static pid_t peer_pid = -1;
+
+/* Starts the echo peer: it sends every message back with the descriptor
+ * that came with it, then closes its copy. */
+static int start_peer(void)
 {
-	int sv[2], i, got;
+	int sv[2], got;
 	char buf[MSG];
-	pid_t peer;
-	double t0, t1;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		return -1;
-	peer = fork();
-	if (peer == 0) {
+	peer_pid = fork();
+	if (peer_pid < 0)
+		return -1;
+	if (peer_pid == 0) {
 		close(sv[0]);
 		for (;;) {
 			ssize_t n = recv_fd(sv[1], buf, sizeof buf, &got);
@@ -112,21 +119,39 @@ static double raw_round_trip(int with_fd, int fd)
 		}
 	}
 	close(sv[1]);
+	peer_sock = sv[0];
+	return 0;
+}
+
+/* ns per raw round trip over n exchanges; fd < 0: no descriptor. */
+static double raw_round_trips(int n, int fd)
+{
+	char buf[MSG];
+	int i, got;
+	double t0 = now_ns();
 	memset(buf, 'r', sizeof buf);
-	t0 = now_ns();
-	for (i = 0; i < ENTRIES; i++) {
-		if (send_fd(sv[0], buf, sizeof buf, with_fd ? fd : -1) != 0 ||
-		    recv_fd(sv[0], buf, sizeof buf, &got) != (ssize_t)sizeof buf) {
+	for (i = 0; i < n; i++) {
+		if (send_fd(peer_sock, buf, sizeof buf, fd) != 0 ||
+		    recv_fd(peer_sock, buf, sizeof buf, &got) != (ssize_t)sizeof buf) {
 			fprintf(stderr, "raw round trip failed\n");
-			break;
+			exit(1);
 		}
 		if (got >= 0)
 			close(got);
 	}
-	t1 = now_ns();
-	close(sv[0]);
-	waitpid(peer, NULL, 0);
-	return (t1 - t0) / ENTRIES;
+	return (now_ns() - t0) / n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static pid_t daemon_pid(const char *path)
@@ -160,8 +185,9 @@ int main(int argc, char **argv)
 	char payload[PAYLOAD], buf[PAYLOAD];
 	struct escrow *e;
 	struct rlimit rl;
-	double t0, t_add, t_get, t_del, raw_fd, raw_nofd, start_sum = 0, start_max = 0;
-	int i, fd, got, rc, round, entries = ENTRIES;
+	double t0, raw, raw_nd, start_sum = 0, start_max = 0;
+	double times[3][ROUNDS], ratios[3][ROUNDS], raws[3 * ROUNDS], raw_nofd[3 * ROUNDS];
+	int i, fd, got, rc, op, round, chunk, entries = ENTRIES;
 	int32_t nob, nr, total;
 
 	(void)argc;
@@ -200,74 +226,79 @@ int main(int argc, char **argv)
 			start_max = dt;
 	}
 
+	if (start_peer() != 0) {
+		perror("peer");
+		return 1;
+	}
 	snprintf(path, sizeof path, "%s/escrow", dir);
 	if ((rc = escrow_init(path, 0, 1, &e)) != 0) {
 		fprintf(stderr, "escrow_init: %d\n", rc);
 		return 1;
 	}
-	/* Three rounds, each a raw baseline run then a full add/get/del cycle
-	 * over all entries; the best of each is reported, so that load from
-	 * other processes on the machine hits both sides alike. */
-	raw_fd = raw_nofd = t_add = t_get = t_del = 1e18;
-	for (round = 0; round < ROUNDS; round++) {
-		double a = raw_round_trip(1, fd), b = raw_round_trip(0, fd), t;
-		if (a > 0 && a < raw_fd)
-			raw_fd = a;
-		if (b > 0 && b < raw_nofd)
-			raw_nofd = b;
-		t0 = now_ns();
-		for (i = 0; i < entries; i++)
-			if ((rc = escrow_add(e, 0, i, fd, PAYLOAD, payload)) != 0) {
-				fprintf(stderr, "escrow_add %d: %d\n", i, rc);
-				return 1;
+	/* ROUNDS short rounds; each times a slice of the entries with one
+	 * operation between two raw baseline runs of the same length, so that
+	 * load from other processes hits both sides alike. Reported: medians
+	 * of the per-round times and of the per-round ratios. */
+	chunk = entries / ROUNDS;
+	for (op = 0; op < 3; op++) {
+		for (round = 0; round < ROUNDS; round++) {
+			int lo = round * chunk, hi = lo + chunk;
+			double before = raw_round_trips(chunk, fd), t, after;
+			t0 = now_ns();
+			for (i = lo; i < hi; i++) {
+				if (op == 0)
+					rc = escrow_add(e, 0, i, fd, PAYLOAD, payload);
+				else if (op == 1) {
+					nob = sizeof buf;
+					rc = escrow_get(e, 0, i, &got, &nob, buf);
+					if (rc == 0 && (got < 0 || nob != PAYLOAD))
+						rc = -EPROTO;
+					if (got >= 0)
+						close(got);
+				} else
+					rc = escrow_del(e, 0, i);
+				if (rc != 0) {
+					fprintf(stderr, "operation %d on entry %d: %d\n", op, i, rc);
+					return 1;
+				}
 			}
-		t = (now_ns() - t0) / entries;
-		if (t < t_add)
-			t_add = t;
-		if (escrow_tag(e, 0, &nr, &total) != 0 || nr != entries || total != entries * PAYLOAD) {
-			fprintf(stderr, "escrow_tag: unexpected count\n");
+			t = (now_ns() - t0) / chunk;
+			after = raw_round_trips(chunk, fd);
+			times[op][round] = t;
+			ratios[op][round] = t / ((before + after) / 2);
+			raws[op * ROUNDS + round] = (before + after) / 2;
+			raw_nofd[op * ROUNDS + round] = raw_round_trips(chunk / 4, -1);
+		}
+		if (op == 0 && (escrow_tag(e, 0, &nr, &total) != 0 || nr != ROUNDS * chunk ||
+				total != ROUNDS * chunk * PAYLOAD)) {
+			fprintf(stderr, "escrow_tag: unexpected count %d\n", nr);
 			return 1;
 		}
-		t0 = now_ns();
-		for (i = 0; i < entries; i++) {
-			nob = sizeof buf;
-			if ((rc = escrow_get(e, 0, i, &got, &nob, buf)) != 0 || got < 0 || nob != PAYLOAD) {
-				fprintf(stderr, "escrow_get %d: %d\n", i, rc);
-				return 1;
-			}
-			close(got);
-		}
-		t = (now_ns() - t0) / entries;
-		if (t < t_get)
-			t_get = t;
-		t0 = now_ns();
-		for (i = 0; i < entries; i++)
-			if ((rc = escrow_del(e, 0, i)) != 0) {
-				fprintf(stderr, "escrow_del %d: %d\n", i, rc);
-				return 1;
-			}
-		t = (now_ns() - t0) / entries;
-		if (t < t_del)
-			t_del = t;
 	}
 	escrow_fini(e);
 	stop_daemon(path);
 	rmdir(dir);
 
-	printf("%d entries, %d-byte payload, one descriptor per entry; best of %d rounds.\n\n", entries,
-	       PAYLOAD, ROUNDS);
+	raw = median(raws, 3 * ROUNDS);
+	raw_nd = median(raw_nofd, 3 * ROUNDS);
+	printf("%d entries, %d-byte payload, one descriptor per entry; %d rounds per operation, "
+	       "each between two baseline runs; medians.\n\n",
+	       ROUNDS * chunk, PAYLOAD, ROUNDS);
 	printf("| operation | time per op | ratio to raw SCM_RIGHTS round trip |\n");
 	printf("|---|---:|---:|\n");
-	printf("| raw sendmsg+recvmsg round trip, %d B + descriptor (baseline) | %.2f us | 1.00 |\n", MSG,
-	       raw_fd / 1e3);
-	printf("| raw round trip, %d B, no descriptor | %.2f us | %.2f |\n", MSG, raw_nofd / 1e3,
-	       raw_nofd / raw_fd);
-	printf("| escrow_add (%d B + descriptor) | %.2f us | %.2f |\n", PAYLOAD, t_add / 1e3, t_add / raw_fd);
-	printf("| escrow_get (%d B + descriptor, closed after) | %.2f us | %.2f |\n", PAYLOAD, t_get / 1e3,
-	       t_get / raw_fd);
-	printf("| escrow_del | %.2f us | %.2f |\n", t_del / 1e3, t_del / raw_fd);
+	printf("| raw sendmsg+recvmsg round trip, %d B + descriptor both ways (baseline) | %.2f us | 1.00 |\n",
+	       MSG, raw / 1e3);
+	printf("| raw round trip, %d B, no descriptor | %.2f us | %.2f |\n", MSG, raw_nd / 1e3, raw_nd / raw);
+	for (op = 0; op < 3; op++) {
+		static const char *names[] = { "escrow_add (256 B + descriptor)",
+					       "escrow_get (256 B + descriptor, closed after)", "escrow_del" };
+		double t = median(times[op], ROUNDS), r = median(ratios[op], ROUNDS);
+		printf("| %s | %.2f us | %.2f |\n", names[op], t / 1e3, r);
+	}
 	printf("| escrow_init with auto-start (mean of %d; max %.2f ms) | %.2f ms | |\n", STARTS, start_max,
 	       start_sum / STARTS);
+	close(peer_sock);
+	waitpid(peer_pid, NULL, 0);
 	close(fd);
 	return 0;
 }
