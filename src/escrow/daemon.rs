@@ -79,7 +79,8 @@ impl Daemon {
     ///
     /// Start-ups on one directory are serialised with an `flock` on that
     /// directory; under the lock the daemon first checks whether another
-    /// daemon answers on `path` (then it backs off with
+    /// daemon answers on `path` (a connection that is closed at once, which
+    /// that daemon serves as an empty session; then this one backs off with
     /// [`StartError::AlreadyRunning`], never removing a live socket), then
     /// with `ESCROW_FORCE` removes a stale socket file, then binds (mode
     /// 0600) and listens. So two processes starting a daemon for the same
