@@ -156,3 +156,88 @@ impl Channel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escrow::message::Message;
+    use std::os::unix::net::UnixStream;
+
+    fn pair() -> (Channel, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        (Channel::new(OwnedFd::from(a)), b)
+    }
+
+    fn frame(chan: &mut Channel) -> (Vec<u8>, Extras) {
+        let mut out = Vec::new();
+        match chan.recv(&mut out).unwrap() {
+            Incoming::Frame(x) => (out, x),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn descriptor_goes_to_the_message_it_was_sent_with() {
+        let (mut chan, peer) = pair();
+        let get = Message::Get { tag: 1, idx: 2 }.to_bytes();
+        let add = Message::Add {
+            tag: 1,
+            idx: 3,
+            ufd: 9,
+            payload: b"xyz",
+        }
+        .to_bytes();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // Both are queued before the first read, which then returns both.
+        sys::send_msg(peer.as_fd(), &get, None).unwrap();
+        sys::send_msg(peer.as_fd(), &add, Some(null.as_fd())).unwrap();
+        let (bytes, x) = frame(&mut chan);
+        assert_eq!((bytes, x.fds.len()), (get, 0));
+        let (bytes, x) = frame(&mut chan);
+        assert_eq!((bytes, x.fds.len()), (add, 1));
+    }
+
+    #[test]
+    fn pieces_surplus_invalid_and_end_of_stream() {
+        let (mut chan, peer) = pair();
+        let add = Message::Add {
+            tag: 0,
+            idx: 0,
+            ufd: 4,
+            payload: &[5u8; 40],
+        }
+        .to_bytes();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        sys::send_msg(peer.as_fd(), &add[..3], Some(null.as_fd())).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut rest = add[3..].to_vec();
+            rest.extend(Message::Tag { tag: 7 }.to_bytes());
+            rest.extend([9u8, 0, 1]); // unknown opcode 9
+            sys::send_msg(peer.as_fd(), &rest, None).unwrap();
+            sys::send_msg(
+                peer.as_fd(),
+                &Message::Get { tag: 0, idx: 0 }.to_bytes()[..5],
+                None,
+            )
+            .unwrap();
+            (peer, add)
+        });
+        let (bytes, x) = frame(&mut chan);
+        let (peer, add) = writer.join().unwrap();
+        assert_eq!((bytes, x.fds.len()), (add, 1));
+        assert_eq!(frame(&mut chan).0, Message::Tag { tag: 7 }.to_bytes());
+        let mut out = Vec::new();
+        match chan.recv(&mut out).unwrap() {
+            Incoming::Invalid { error, .. } => assert_eq!(error, FrameError::UnknownOpcode(9)),
+            other => panic!("{other:?}"),
+        }
+        drop(peer);
+        match chan.recv(&mut out).unwrap() {
+            Incoming::Truncated(_) => assert_eq!(out.len(), 5),
+            // The invalid bytes and the partial GET may have come together.
+            Incoming::Eof => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
