@@ -5,6 +5,8 @@
 //! count changes (at most once a second) or, with `-progress N`, whenever
 //! the operation count crosses a multiple of N.
 
+mod common;
+
 use distcache_core::cache::{BuiltinCache, Now};
 use distcache_core::nal::address::Address;
 use distcache_core::nal::buffer::SharedBuffer;
@@ -15,10 +17,8 @@ use distcache_core::nal::sys;
 use distcache_core::protocol::plug::WriteState;
 use distcache_core::protocol::{Corrupt, Plug};
 use distcache_core::server::{ClientFailure, Server, Step};
-use std::ffi::CString;
 use std::io::{self, Write};
 use std::process::exit;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,6 @@ const MAX_SESSIONS: usize = 60000;
 const MAX_PROGRESS: u64 = 1_000_000;
 /// The loop wakes up at least this often.
 const TICK_USEC: u64 = 500_000;
-
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn usage() -> ! {
     eprint!(
@@ -61,25 +59,6 @@ fn fail_usage(msg: &str) -> ! {
     exit(1)
 }
 
-/// C `atoi`: optional white space and sign, leading digits, rest ignored.
-fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add((b - b'0') as i64);
-    }
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
-
 #[derive(Default)]
 struct Options {
     listen: Option<String>,
@@ -106,7 +85,7 @@ fn parse_args() -> Options {
             "-h" | "-help" | "-?" => usage(),
             "-listen" => o.listen = Some(value("listen")),
             "-sessions" => {
-                let v = atoi(&value("sessions"));
+                let v = common::atoi(&value("sessions"));
                 // The cache needs at least 64 slots; smaller values are
                 // refused here rather than after start-up.
                 if v < 64 || v > MAX_SESSIONS as i64 {
@@ -115,14 +94,14 @@ fn parse_args() -> Options {
                 o.sessions = v as usize;
             }
             "-progress" => {
-                let v = atoi(&value("progress"));
+                let v = common::atoi(&value("progress"));
                 if !(0..=MAX_PROGRESS as i64).contains(&v) {
                     fail_usage("Error, --progress given an invalid argument");
                 }
                 o.progress = v as u64;
             }
             "-expiry-floor" => {
-                let v = atoi(&value("expiry-floor"));
+                let v = common::atoi(&value("expiry-floor"));
                 if !(0..=604_800_000).contains(&v) {
                     fail_usage("Error, --expiry-floor given an invalid argument");
                 }
@@ -139,85 +118,6 @@ fn parse_args() -> Options {
         }
     }
     o
-}
-
-extern "C" fn on_stop_signal(_sig: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signals(killable: bool) {
-    let handler =
-        if killable { on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t } else { libc::SIG_IGN };
-    // SAFETY: installing SIG_IGN or a handler that only stores to an
-    // atomic flag (async-signal-safe) is sound at any time.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        libc::signal(libc::SIGUSR1, handler);
-        libc::signal(libc::SIGUSR2, handler);
-    }
-}
-
-/// Raises the descriptor limit to the hard limit (many clients).
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: lim is a valid rlimit for the kernel to fill and read.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-fn daemonize() -> bool {
-    // SAFETY: the process is single-threaded here; fork, setsid, chdir,
-    // open and dup2 are used exactly as in any classic daemon start-up.
-    unsafe {
-        match libc::fork() {
-            -1 => return false,
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        if libc::setsid() < 0 {
-            return false;
-        }
-        let root = CString::new("/").unwrap();
-        if libc::chdir(root.as_ptr()) != 0 {
-            return false;
-        }
-        let null = CString::new("/dev/null").unwrap();
-        let fd = libc::open(null.as_ptr(), libc::O_RDWR);
-        if fd < 0 {
-            return false;
-        }
-        for target in 0..3 {
-            libc::dup2(fd, target);
-        }
-        if fd > 2 {
-            libc::close(fd);
-        }
-    }
-    true
-}
-
-fn become_user(name: &str) -> bool {
-    let Some((uid, gid)) = sys::user_ids(name) else {
-        return false;
-    };
-    let Ok(cname) = CString::new(name) else {
-        return false;
-    };
-    // SAFETY: plain system calls on ids of an existing user.
-    unsafe {
-        if libc::setgid(gid) != 0 {
-            return false;
-        }
-        if libc::initgroups(cname.as_ptr(), gid) != 0 && libc::setgroups(0, std::ptr::null()) != 0 {
-            // without the right to change groups, only a no-op switch to
-            // ourselves can still succeed below
-        }
-        libc::setuid(uid) == 0
-    }
 }
 
 /// One connected client.
@@ -300,8 +200,8 @@ fn main() {
     let Some(listen) = o.listen.clone() else {
         fail_usage("Error, must provide -listen");
     };
-    install_signals(o.killable);
-    raise_fd_limit();
+    common::install_signals(o.killable);
+    common::raise_fd_limit();
 
     let mut addr = Address::new();
     let mut listener = Listener::new();
@@ -309,32 +209,19 @@ fn main() {
         eprintln!("Error, can't listen on '{listen}'");
         exit(1);
     }
-    if (o.sockowner.is_some() || o.sockgroup.is_some())
-        && !listener.set_fs_owner(o.sockowner.as_deref(), o.sockgroup.as_deref())
-    {
-        eprintln!(
-            "Warning, can't set socket ownership to user '{}' and group '{}', continuing anyway",
-            o.sockowner.as_deref().unwrap_or("(null)"),
-            o.sockgroup.as_deref().unwrap_or("(null)")
-        );
-    }
-    if let Some(perms) = &o.sockperms {
-        if !listener.set_fs_perms(perms) {
-            eprintln!("Warning, can't set socket permissions to '{perms}', continuing anyway");
-        }
-    }
-    if o.daemon && !daemonize() {
+    common::apply_socket_options(&listener, o.sockowner.as_deref(), o.sockgroup.as_deref(), o.sockperms.as_deref());
+    if o.daemon && !common::daemonize() {
         eprintln!("Error, couldn't detach!");
         exit(1);
     }
     if let Some(path) = &o.pidfile {
-        if std::fs::write(path, std::process::id().to_string()).is_err() {
+        if !common::write_pidfile(path) {
             eprintln!("Error, couldn't open 'pidfile' at '{path}'.");
             exit(1);
         }
     }
     if let Some(user) = &o.user {
-        if !become_user(user) {
+        if !common::become_user(user) {
             eprintln!("Error, couldn't become user '{user}'.");
             exit(1);
         }
@@ -365,7 +252,7 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
     let mut stats = Stats { progress, last_line: Instant::now(), last_ops: 0, last_sessions: 0 };
     let mut reported_versions = 0u32;
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if common::stop_requested() {
             return 0;
         }
         // Buffered requests are answered without waiting for the network.
@@ -373,7 +260,7 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
         match sel.select(timeout, true) {
             Ok(_) => {}
             Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                if !STOP.load(Ordering::SeqCst) {
+                if !common::stop_requested() {
                     eprintln!("Error, select interrupted for unknown signal, continuing");
                 }
                 continue;
