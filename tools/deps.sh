@@ -10,6 +10,8 @@ have make || need="$need make"
 have pkg-config || need="$need pkg-config"
 have valgrind || need="$need valgrind"
 have python3 || need="$need python3"
+# libclang for the bindgen prototype check (tests/header_prototypes.rs)
+dpkg -s libclang-dev > /dev/null 2>&1 || need="$need libclang-dev"
 for pkg in $EXTRA_DEBS; do dpkg -s "$pkg" > /dev/null 2>&1 || need="$need $pkg"; done
 [ -z "$need" ] && exit 0
 echo "installing:$need"

@@ -403,6 +403,10 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
                 && match server.process(&mut c.plug, &c.read, &c.send, now) {
                     Ok(Step::Answered) => {
                         c.push_out();
+                        // Requests pipelined behind it (dc_client's) are answered now, not at the next wake-up.
+                        while let Ok(Step::Answered) = server.process(&mut c.plug, &c.read, &c.send, now) {
+                            c.push_out();
+                        }
                         true
                     }
                     Ok(_) => true,

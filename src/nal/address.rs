@@ -144,9 +144,10 @@ fn skip_space(s: &str) -> &str {
     s.trim_start_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
 }
 
-/// Decimal with `strtoul` rules: leading white space and a sign allowed,
-/// the whole text consumed, value at most 65535 (so `-0` is 0).
-fn parse_port(text: &str) -> Option<u16> {
+/// Splits a decimal number the way `strtol`/`strtoul` read it: leading white
+/// space, an optional sign, then only digits to the end. Returns (negative,
+/// magnitude).
+fn signed_decimal(text: &str) -> Option<(bool, u64)> {
     let s = skip_space(text);
     let (negative, digits) = match s.as_bytes().first() {
         Some(b'+') => (false, &s[1..]),
@@ -156,23 +157,20 @@ fn parse_port(text: &str) -> Option<u16> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let value: u64 = digits.parse().ok()?;
-    let value = if negative { 0u64.wrapping_sub(value) } else { value };
-    u16::try_from(value).ok()
+    Some((negative, digits.parse().ok()?))
 }
 
-/// Decimal with `strtol` rules (leading white space and a sign allowed).
+/// A port with `strtoul` rules: the value must be at most 65535 (a negated
+/// value wraps, so only `-0` passes).
+fn parse_port(text: &str) -> Option<u16> {
+    let (negative, value) = signed_decimal(text)?;
+    u16::try_from(if negative { 0u64.wrapping_sub(value) } else { value }).ok()
+}
+
+/// A descriptor number with `strtol` rules.
 fn parse_fd_number(text: &str) -> Option<i64> {
-    let s = skip_space(text);
-    let (negative, digits) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: i64 = digits.parse().ok()?;
+    let (negative, value) = signed_decimal(text)?;
+    let value = i64::try_from(value).ok()?;
     Some(if negative { -value } else { value })
 }
 

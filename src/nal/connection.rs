@@ -453,3 +453,117 @@ impl Connection {
 fn is_inet(fd: &OwnedFd) -> bool {
     sys::is_inet_socket(fd.as_raw_fd())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nal::selector::{Selector, SelectorType};
+
+    fn pair(size: u32) -> (Connection, Connection) {
+        let (mut a, mut b) = (Connection::new(), Connection::new());
+        assert!(Connection::create_pair(&mut a, &mut b, size));
+        (a, b)
+    }
+
+    /// Runs select + io on both ends until `b` holds `want` bytes.
+    fn pump(sel: &Selector, a: &mut Connection, b: &mut Connection, want: usize) -> bool {
+        for _ in 0..100 {
+            if b.read_buffer().unwrap().with(|r| r.used()) >= want {
+                return true;
+            }
+            if sel.select(100_000, true).is_err() || !a.io() || !b.io() {
+                return false;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn bytes_cross_a_pair_through_a_selector() {
+        let sel = Selector::new();
+        let (mut a, mut b) = pair(4096);
+        assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        assert!(!a.add_to_selector(&sel), "attached twice");
+        assert_eq!(sel.num_objects(), 2);
+        a.send_buffer().unwrap().modify(|s| s.write(b"hello"));
+        assert!(pump(&sel, &mut a, &mut b, 5));
+        assert_eq!(b.read_buffer().unwrap().with(|r| r.data().to_vec()), b"hello");
+    }
+
+    #[test]
+    fn idle_select_times_out_and_io_does_nothing() {
+        let sel = Selector::with_type(SelectorType::FdPoll);
+        let (mut a, mut b) = pair(64);
+        assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        assert_eq!(sel.select(20_000, true).unwrap(), 0);
+        assert!(a.io() && b.io());
+    }
+
+    #[test]
+    fn full_read_buffer_stops_interest_until_drained() {
+        let sel = Selector::new();
+        let (mut a, mut b) = pair(8);
+        assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        a.send_buffer().unwrap().modify(|s| s.write(b"12345678"));
+        assert!(pump(&sel, &mut a, &mut b, 8));
+        a.send_buffer().unwrap().modify(|s| s.write(b"abcd"));
+        // b's buffer is full: the next bytes wait in the kernel
+        for _ in 0..3 {
+            sel.select(10_000, true).unwrap();
+            assert!(a.io() && b.io());
+        }
+        assert_eq!(b.read_buffer().unwrap().with(|r| r.data().to_vec()), b"12345678");
+        b.read_buffer().unwrap().modify(|r| r.consume(8));
+        assert!(pump(&sel, &mut a, &mut b, 4));
+        assert_eq!(b.read_buffer().unwrap().with(|r| r.data().to_vec()), b"abcd");
+    }
+
+    #[test]
+    fn freed_selector_leaves_objects_usable() {
+        let (mut a, mut b) = pair(64);
+        {
+            let sel = Selector::new();
+            assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        }
+        assert!(!a.is_attached());
+        assert!(!a.io(), "1.5 io on an unattached connection fails");
+        let sel = Selector::new();
+        assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        a.send_buffer().unwrap().modify(|s| s.write(b"again"));
+        assert!(pump(&sel, &mut a, &mut b, 5));
+    }
+
+    #[test]
+    fn many_idle_connections_do_not_hide_the_active_one() {
+        let sel = Selector::new();
+        let mut idle: Vec<Connection> = Vec::new();
+        for _ in 0..200 {
+            let (mut x, mut y) = pair(16);
+            assert!(x.add_to_selector(&sel) && y.add_to_selector(&sel));
+            idle.push(x);
+            idle.push(y);
+        }
+        let (mut a, mut b) = pair(1024);
+        assert!(a.add_to_selector(&sel) && b.add_to_selector(&sel));
+        a.send_buffer().unwrap().modify(|s| s.write(&[7u8; 1000]));
+        assert!(pump(&sel, &mut a, &mut b, 1000));
+        assert_eq!(sel.num_objects(), 402);
+        drop(idle);
+        assert_eq!(sel.num_objects(), 2);
+    }
+
+    #[test]
+    fn dummy_loops_back_and_ignores_selectors() {
+        let sel = Selector::new();
+        let mut d = Connection::new();
+        assert!(d.create_dummy(16));
+        assert!(Arc::ptr_eq(d.read_buffer().unwrap(), d.send_buffer().unwrap()));
+        assert!(d.add_to_selector(&sel));
+        assert_eq!(sel.num_objects(), 0);
+        d.send_buffer().unwrap().modify(|s| s.write(b"echo"));
+        assert!(d.io());
+        assert_eq!(d.read_buffer().unwrap().with(|r| r.data().to_vec()), b"echo");
+        assert!(!d.create_dummy(16), "already active");
+        assert!(!Connection::new().create_dummy(32769));
+    }
+}
