@@ -92,14 +92,12 @@ stop_pid() {
 	return 0
 }
 
-# stop_apache PID: the parent stops its children on TERM; it was started
-# with setsid, so whatever is left of its process group is then killed.
+# stop_apache PID: the parent stops its children on TERM; when it does not
+# end within 10 s, its process group (it leads one: setsid) is killed.
 stop_apache() {
 	[ -n "$1" ] || return 0
 	kill -TERM "$1" 2> /dev/null
-	wait_gone "$1" 100 || kill -KILL "$1" 2> /dev/null
-	kill -KILL -- "-$1" 2> /dev/null
-	wait "$1" 2> /dev/null
+	wait_gone "$1" 100 || kill -KILL -- "-$1" 2> /dev/null
 	return 0
 }
 
@@ -151,7 +149,7 @@ trap 'exit 130' INT TERM HUP
 PROOFS="module_built module_links_our_libraries a_both_instances_serve_tls b_tls12_session_resumed_on_other_instance
 c_session_stored_in_dc_server d_tls13_session_resumed_on_other_instance e_load_all_resumes_reused
 e_no_child_crash f_server_down_new_sessions f_server_down_both_serve f_server_restarted_resumes
-g_resumed_after_1500ms"
+g_resumed_after_1500ms all_processes_stopped"
 
 fail_all_proofs() {
 	for v in $VARIANTS; do
@@ -172,7 +170,7 @@ need=""
 for pkg in apache2 apache2-dev openssl curl dpkg-dev; do
 	dpkg -s "$pkg" > /dev/null 2>&1 || need="$need $pkg"
 done
-for cmd in setsid timeout python3 pkg-config; do
+for cmd in setsid timeout python3 pkg-config pgrep; do
 	command -v "$cmd" > /dev/null 2>&1 || { bad setup/tools "$cmd is missing"; fail_all_proofs "$cmd is missing"; finish; }
 done
 if [ -n "$need" ]; then
@@ -349,7 +347,7 @@ start_dc_server() {
 start_dc_client() {
 	if [ -x "$DC_CLIENT_BIN" ]; then
 		rm -f "$CLIENT_SOCK"
-		"$DC_CLIENT_BIN" -listen "UNIX:$CLIENT_SOCK" -server "UNIX:$SERVER_SOCK" -sockperms 666 >> "$1" 2>&1 &
+		"$DC_CLIENT_BIN" -listen "UNIX:$CLIENT_SOCK" -server "UNIX:$SERVER_SOCK" -sockperms 666 -retry 1000 >> "$1" 2>&1 &
 		DC_CLIENT_PID=$!
 		CACHE_SOCK=$CLIENT_SOCK
 		wait_sock "$CLIENT_SOCK"
@@ -577,7 +575,7 @@ run_variant() {
 	r2=$(pair "$R/f2" $PORT_B $PORT_A)
 	secs=$(($(date +%s) - start))
 	if [ "$r" = New ] && [ "$r2" = New ] && [ $secs -lt 20 ]; then
-		ok "$v/f_server_down_new_sessions"
+		ok "$v/f_server_down_new_sessions (2 pairs in ${secs}s)"
 	else
 		bad "$v/f_server_down_new_sessions" "resume attempts: $r, $r2 in ${secs}s"
 	fi
@@ -587,8 +585,9 @@ run_variant() {
 		bad "$v/f_server_down_both_serve"
 	fi
 	start_dc_server "$R/dc_server.log" $floor || note "restarted dc_server did not create its socket"
+	# dc_client reconnects within its -retry interval (1 s)
 	tries=0; r=""
-	while [ $tries -lt 10 ]; do
+	while [ $tries -lt 15 ]; do
 		tries=$((tries + 1))
 		r=$(pair "$R/f3" $PORT_A $PORT_B)
 		[ "$r" = Reused ] && break
@@ -633,6 +632,8 @@ run_variant() {
 	stop_apache "$APACHE_B_PID"; APACHE_B_PID=""
 	stop_pid "$DC_CLIENT_PID"; DC_CLIENT_PID=""
 	stop_pid "$DC_SERVER_PID"; DC_SERVER_PID=""
+	left=$(pgrep -f -- "$T/" | xargs)
+	if [ -z "$left" ]; then ok "$v/all_processes_stopped"; else bad "$v/all_processes_stopped" "still running: $left"; fi
 }
 
 for v in $VARIANTS; do run_variant $v; done
