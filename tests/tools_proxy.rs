@@ -514,3 +514,107 @@ fn proxy_closes_idle_connections() {
     // even with an hour-long -retry.
     assert!(idle_for >= Duration::from_millis(290) && idle_for < Duration::from_millis(1400), "{idle_for:?}");
 }
+
+#[test]
+fn proxy_serves_1024_applications_and_refuses_more() {
+    let dir = Dir::new("max-apps");
+    let _srv = server(&dir, "srv");
+    let log = dir.path("cli.log");
+    let mut cli = Proc::start(
+        env!("CARGO_BIN_EXE_dc_client"),
+        &["-listen", &dir.addr("cli"), "-server", &dir.addr("srv")],
+        Some(&log),
+    );
+    wait_for_socket(&dir.path("cli")); // that probe connection is gone again
+    std::thread::sleep(Duration::from_millis(100));
+    let mut held: Vec<UnixStream> = Vec::new();
+    for k in 0..1024u32 {
+        let mut s = connect(&dir.path("cli"));
+        s.write_all(&frame(0, k, 3, b"k")).unwrap();
+        assert_eq!(read_message(&mut s).unwrap().4, frame(1, k, 3, &[1]), "application {k}");
+        held.push(s);
+    }
+    let mut extra = connect(&dir.path("cli"));
+    assert!(eof_within(&mut extra, Duration::from_secs(2)), "connection 1025 is closed at once");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(
+        "Error, rejected new client connection already at maximum (1024)\n\
+         Error, couldn't add in new client connection - dropping it.\n"
+    ));
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut again = connect(&dir.path("cli"));
+    again.write_all(&frame(0, 5, 3, b"k")).unwrap();
+    assert_eq!(read_message(&mut again).unwrap().4, frame(1, 5, 3, &[1]));
+    assert!(cli.alive());
+}
+
+#[test]
+fn snoop_relays_ten_pairs_at_a_time() {
+    let dir = Dir::new("snoop-ten");
+    let _srv = server(&dir, "srv");
+    let _snoop = Proc::start(
+        env!("CARGO_BIN_EXE_dc_snoop"),
+        &["-listen", &dir.addr("snoop"), "-server", &dir.addr("srv")],
+        None,
+    );
+    wait_for_socket(&dir.path("snoop"));
+    std::thread::sleep(Duration::from_millis(100)); // the probe's pair is gone
+    let mut pairs: Vec<UnixStream> = (0..10u32)
+        .map(|k| {
+            let mut s = connect(&dir.path("snoop"));
+            s.write_all(&frame(0, k, 3, b"k")).unwrap();
+            assert_eq!(read_message(&mut s).unwrap().3, vec![1]);
+            s
+        })
+        .collect();
+    let mut eleventh = connect(&dir.path("snoop"));
+    eleventh.write_all(&frame(0, 11, 3, b"k")).unwrap();
+    eleventh.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut b = [0u8; 1];
+    assert!(eleventh.read(&mut b).is_err(), "the eleventh waits while ten pairs are open");
+    drop(pairs.pop());
+    eleventh.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(read_message(&mut eleventh).unwrap().4, frame(1, 11, 3, &[1]));
+}
+
+#[test]
+fn snoop_delivers_what_arrived_before_a_close() {
+    let dir = Dir::new("snoop-flush");
+    let up = Upstream::bind(&dir.path("up"));
+    let _snoop =
+        Proc::start(env!("CARGO_BIN_EXE_dc_snoop"), &["-listen", &dir.addr("snoop"), "-server", &dir.addr("up")], None);
+    wait_for_socket(&dir.path("snoop"));
+    drop(up.accept(WAIT)); // the probe's pair
+    let mut app = connect(&dir.path("snoop"));
+    let mut conn = up.accept(WAIT).unwrap();
+    app.write_all(&frame(0, 3, 1, b"big")).unwrap();
+    read_message(&mut conn).unwrap();
+    // The server writes frames until every buffer on the way is full (the
+    // application reads nothing yet), then hangs up at once: the relay
+    // learns of the hang-up while bytes still wait in its socket.
+    let stream = frame(1, 3, 1, &[7u8; 2048]).repeat(2000);
+    conn.set_nonblocking(true).unwrap();
+    let (mut off, mut idle) = (0, 0);
+    while idle < 20 {
+        match conn.write(&stream[off..]) {
+            Ok(n) => {
+                off += n;
+                idle = 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                idle += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(off < stream.len() && off > 100_000, "{off} bytes fit on the way");
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut got = Vec::new();
+    app.read_to_end(&mut got).unwrap();
+    let whole_frames = off - off % 2062; // a partial last frame is not passed on
+    assert_eq!(got.len(), whole_frames);
+    assert!(got[..] == stream[..whole_frames]);
+}
