@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod capi;
 pub mod client;
+pub mod escrow;
 pub mod nal;
 pub mod protocol;
 pub mod server;

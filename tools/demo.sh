@@ -23,8 +23,58 @@ done
 echo "== libnal: echo server and client (examples-c) over a unix socket"
 make -s -C examples-c INCDIR="$PREFIX/include" LIBDIR="$PREFIX/lib" OUT="$WORK/bin" > /dev/null
 "$WORK/bin/nal-echo-server" "UNIX:$WORK/echo.sock" 1 &
-pids="$pids $!"
+echo_pid=$!
+pids="$pids $echo_pid"
 sleep 0.3
 "$WORK/bin/nal-echo-client" "UNIX:$WORK/echo.sock" "hello from libnal" 3
-wait
+wait "$echo_pid"
+
+# distcache: application -> dc_client (per-host proxy) -> dc_server
+wait_sock() { i=0; while [ ! -S "$1" ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i + 1)); done; }
+indent() { sed 's/^/   /'; }
+BIN=$PREFIX/bin
+start_server() {
+	"$BIN/dc_server" -listen "UNIX:$WORK/server.sock" -sessions 1000 2>> "$WORK/server.log" &
+	server_pid=$!
+	pids="$pids $server_pid"
+	wait_sock "$WORK/server.sock"
+}
+start_server
+"$BIN/dc_client" -listen "UNIX:$WORK/proxy.sock" -server "UNIX:$WORK/server.sock" -retry 1000 &
+pids="$pids $!"
+wait_sock "$WORK/proxy.sock"
+
+echo "== distcache: application (examples-c/dc-demo-client) -> dc_client -> dc_server"
+echo "   dc_server -listen UNIX:$WORK/server.sock -sessions 1000"
+echo "   dc_client -listen UNIX:$WORK/proxy.sock -server UNIX:$WORK/server.sock -retry 1000"
+"$WORK/bin/dc-demo-client" "UNIX:$WORK/proxy.sock" | indent
+
+echo "== the same with dc_snoop between a second dc_client and dc_server (trace on its stderr)"
+"$BIN/dc_snoop" -listen "UNIX:$WORK/snoop.sock" -server "UNIX:$WORK/server.sock" 2> "$WORK/snoop.log" &
+pids="$pids $!"
+wait_sock "$WORK/snoop.sock"
+"$BIN/dc_client" -listen "UNIX:$WORK/proxy2.sock" -server "UNIX:$WORK/snoop.sock" &
+pids="$pids $!"
+wait_sock "$WORK/proxy2.sock"
+"$WORK/bin/dc-demo-client" "UNIX:$WORK/proxy2.sock" persistent > "$WORK/app2.log"
+tail -1 "$WORK/app2.log" | indent
+sleep 0.2
+echo "   dc_snoop trace (the proxy's own request ids 1, 2, 3, ...), first 12 of $(wc -l < "$WORK/snoop.log") lines:"
+head -12 "$WORK/snoop.log" | indent
+
+echo "== dc_test through the proxy"
+"$BIN/dc_test" -connect "UNIX:$WORK/proxy.sock" -progress 500 2>&1 | indent
+"$BIN/dc_test" -connect "UNIX:$WORK/proxy.sock" -persistent -sessions 50 -ops 20000 -progress 10000 2>&1 | indent
+
+echo "== the server goes away: the proxy fails requests at once, and reconnects by itself"
+kill -9 "$server_pid"; wait "$server_pid" 2> /dev/null || true
+start=$(date +%s%N)
+"$WORK/bin/dc-demo-client" "UNIX:$WORK/proxy.sock" > "$WORK/down.log" || true
+echo "   with dc_server killed: $(grep -c unexpected "$WORK/down.log") calls failed in $((($(date +%s%N) - start) / 1000000)) ms"
+start_server
+sleep 1.1
+"$WORK/bin/dc-demo-client" "UNIX:$WORK/proxy.sock" > "$WORK/up.log"
+echo "   dc_server restarted, one -retry period later: $(tail -1 "$WORK/up.log")"
+echo "== dc_server statistics lines (stderr of the first and the restarted server)"
+tail -3 "$WORK/server.log" | indent
 echo "== demo finished"

@@ -357,6 +357,10 @@ fn main() {
 fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress: u64) -> i32 {
     let mut clients: Vec<Option<Client>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
+    // Selector slot -> client index, so each round visits only the clients
+    // the select reported, plus those still holding a buffered request.
+    let mut by_slot: Vec<Option<usize>> = Vec::new();
+    let mut pending: Vec<usize> = Vec::new();
     let mut live = 0usize;
     let mut stats = Stats { progress, last_line: Instant::now(), last_ops: 0, last_sessions: 0 };
     let mut reported_versions = 0u32;
@@ -364,7 +368,9 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
         if STOP.load(Ordering::SeqCst) {
             return 0;
         }
-        match sel.select(TICK_USEC, true) {
+        // Buffered requests are answered without waiting for the network.
+        let timeout = if pending.is_empty() { TICK_USEC } else { 0 };
+        match sel.select(timeout, true) {
             Ok(_) => {}
             Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => {
                 if !STOP.load(Ordering::SeqCst) {
@@ -378,34 +384,52 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
             }
         }
         let now = Now::wall_clock();
-        // New clients (one per round, as the listener hands them out).
+        let mut visit = std::mem::take(&mut pending);
+        visit.extend(sel.reported_slots().into_iter().filter_map(|s| by_slot.get(s).copied().flatten()));
+        visit.sort_unstable();
+        visit.dedup();
+        // New clients: everything queued on the listener.
+        let mut first = true;
         loop {
             let mut conn = Connection::new();
-            if !conn.accept(listener) {
+            let accepted = if first { conn.accept(listener) } else { conn.accept_queued(listener) };
+            first = false;
+            if !accepted {
                 break;
             }
             if !conn.add_to_selector(sel) {
                 continue; // dropped: closes the descriptor
             }
-            let (Some(read), Some(send)) = (conn.read_buffer().cloned(), conn.send_buffer().cloned()) else {
+            let (Some(read), Some(send), Some(slot)) =
+                (conn.read_buffer().cloned(), conn.send_buffer().cloned(), conn.selector_slot())
+            else {
                 continue;
             };
             let c = Client { conn, plug: Plug::new(false), read, send };
-            match free.pop() {
-                Some(i) => clients[i] = Some(c),
-                None => clients.push(Some(c)),
+            let index = match free.pop() {
+                Some(i) => {
+                    clients[i] = Some(c);
+                    i
+                }
+                None => {
+                    clients.push(Some(c));
+                    clients.len() - 1
+                }
+            };
+            if by_slot.len() <= slot {
+                by_slot.resize(slot + 1, None);
             }
+            by_slot[slot] = Some(index);
             live += 1;
         }
-        for (i, slot) in clients.iter_mut().enumerate() {
-            let Some(c) = slot else { continue };
+        for i in visit {
+            let Some(c) = clients[i].as_mut() else { continue };
             let ok = c.conn.io()
                 && match server.process(&mut c.plug, &c.read, &c.send, now) {
                     Ok(Step::Answered) => {
                         c.push_out();
-                        // Requests pipelined behind it (dc_client's) are answered now, not at the next wake-up.
-                        while let Ok(Step::Answered) = server.process(&mut c.plug, &c.read, &c.send, now) {
-                            c.push_out();
+                        if c.plug.has_message() {
+                            pending.push(i);
                         }
                         true
                     }
@@ -420,7 +444,10 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
                     Err(_) => false,
                 };
             if !ok {
-                *slot = None; // closes the connection
+                if let Some(slot) = c.conn.selector_slot() {
+                    by_slot[slot] = None;
+                }
+                clients[i] = None; // closes the connection
                 free.push(i);
                 live -= 1;
             }

@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub mod dc_ctx;
 pub mod dc_plug;
 pub mod dc_server;
+pub mod escrow;
 pub mod nal_address;
 pub mod nal_buffer;
 pub mod nal_codec;

@@ -52,6 +52,12 @@ impl Address {
     /// string outside 2..=255 bytes, or any grammar error. The buffer size
     /// is stored before parsing, so it stays even when parsing fails.
     pub fn create(&mut self, text: &[u8], def_buffer_size: u32) -> bool {
+        self.create_with(text, def_buffer_size, &SystemResolver)
+    }
+
+    /// `create` with a chosen way of resolving host names (tests and fuzzing
+    /// parse without touching the network).
+    pub fn create_with(&mut self, text: &[u8], def_buffer_size: u32, resolver: &dyn Resolver) -> bool {
         if self.is_active() || def_buffer_size as usize > MAX_BUFFER_SIZE {
             return false;
         }
@@ -59,7 +65,7 @@ impl Address {
         if !(2..=255).contains(&text.len()) {
             return false;
         }
-        self.transport = parse(text);
+        self.transport = parse(text, resolver);
         self.is_active()
     }
 
@@ -89,10 +95,48 @@ impl Address {
     }
 }
 
+/// Turns host names into addresses.
+pub trait Resolver {
+    fn ipv4(&self, host: &str) -> Option<Ipv4Addr>;
+    fn ipv6(&self, host: &str) -> Option<Ipv6Addr>;
+}
+
+/// The system's resolver (getaddrinfo), as the originals used.
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn ipv4(&self, host: &str) -> Option<Ipv4Addr> {
+        sys::resolve_v4(host)
+    }
+
+    fn ipv6(&self, host: &str) -> Option<Ipv6Addr> {
+        sys::resolve_v6(host)
+    }
+}
+
+/// Accepts only numeric addresses (plus "localhost"); never does I/O.
+pub struct NumericResolver;
+
+impl Resolver for NumericResolver {
+    fn ipv4(&self, host: &str) -> Option<Ipv4Addr> {
+        if host == "localhost" {
+            return Some(Ipv4Addr::LOCALHOST);
+        }
+        host.parse().ok()
+    }
+
+    fn ipv6(&self, host: &str) -> Option<Ipv6Addr> {
+        if host == "localhost" {
+            return Some(Ipv6Addr::LOCALHOST);
+        }
+        host.parse().ok()
+    }
+}
+
 /// Prefixes in the order they are tried (case-sensitive).
-fn parse(text: &[u8]) -> Option<Transport> {
+fn parse(text: &[u8], resolver: &dyn Resolver) -> Option<Transport> {
     if let Some(rest) = text.strip_prefix(b"IP:").or_else(|| text.strip_prefix(b"IPv4:")) {
-        return parse_ipv4(rest);
+        return parse_ipv4(rest, resolver);
     }
     if let Some(rest) = text.strip_prefix(b"UNIX:") {
         let n = rest.len().min(UNIX_PATH_MAX);
@@ -102,12 +146,12 @@ fn parse(text: &[u8]) -> Option<Transport> {
         return parse_fd(rest);
     }
     if let Some(rest) = text.strip_prefix(b"IPv6:") {
-        return parse_ipv6(rest);
+        return parse_ipv6(rest, resolver);
     }
     None
 }
 
-fn parse_ipv4(rest: &[u8]) -> Option<Transport> {
+fn parse_ipv4(rest: &[u8], resolver: &dyn Resolver) -> Option<Transport> {
     let rest = std::str::from_utf8(rest).ok()?;
     if rest.is_empty() {
         return None;
@@ -117,7 +161,7 @@ fn parse_ipv4(rest: &[u8]) -> Option<Transport> {
         Some(0) => Some(Transport::Ipv4 { host: None, port: parse_port(&rest[1..])? }),
         Some(i) => {
             let port = parse_port(&rest[i + 1..])?;
-            let host = sys::resolve_v4(&rest[..i])?;
+            let host = resolver.ipv4(&rest[..i])?;
             Some(Transport::Ipv4 { host: Some(host), port })
         }
     }
@@ -125,12 +169,12 @@ fn parse_ipv4(rest: &[u8]) -> Option<Transport> {
 
 /// `IPv6:[host]:port` (host a literal or a name), `IPv6:port` and
 /// `IPv6::port` (any address, listen only).
-fn parse_ipv6(rest: &[u8]) -> Option<Transport> {
+fn parse_ipv6(rest: &[u8], resolver: &dyn Resolver) -> Option<Transport> {
     let rest = std::str::from_utf8(rest).ok()?;
     if let Some(bracketed) = rest.strip_prefix('[') {
         let close = bracketed.find(']')?;
         let port = parse_port(bracketed[close + 1..].strip_prefix(':')?)?;
-        let host = sys::resolve_v6(&bracketed[..close])?;
+        let host = resolver.ipv6(&bracketed[..close])?;
         return Some(Transport::Ipv6 { host: Some(host), port });
     }
     let port_text = rest.strip_prefix(':').unwrap_or(rest);

@@ -27,6 +27,10 @@ pub const SEND: u8 = 0x02;
 pub const EXCEPT: u8 = 0x04;
 pub const READ_SEND: u8 = READ | SEND;
 
+/// A select answered from the ready list alone leaves new kernel events
+/// queued; at most this many in a row do so.
+const MAX_ROUNDS_WITHOUT_POLL: u32 = 4;
+
 /// Descriptors ≥ this cannot be used with a select(2)-style selector.
 const FD_SETSIZE: RawFd = 1024;
 
@@ -217,6 +221,8 @@ struct Inner {
     /// Slots holding a one-shot registration for the next select.
     oneshots: Vec<usize>,
     participants: usize,
+    /// Selects answered from the ready list without asking the kernel.
+    rounds_without_poll: u32,
 }
 
 impl Inner {
@@ -361,6 +367,7 @@ impl Selector {
             ready: Vec::new(),
             with_results: Vec::new(),
             oneshots: Vec::new(),
+            rounds_without_poll: 0,
             participants: 0,
         };
         Self { shared: Arc::new(SelectorShared { inner: Mutex::new(inner) }) }
@@ -378,6 +385,12 @@ impl Selector {
     /// Objects attached (persistently or for the next select).
     pub fn num_objects(&self) -> usize {
         self.shared.inner.lock().participants
+    }
+
+    /// The slots (see [`Attachment::slot`]) of the objects that got results
+    /// in the last select, so a loop over many objects can visit only those.
+    pub fn reported_slots(&self) -> Vec<usize> {
+        self.shared.inner.lock().with_results.clone()
     }
 
     pub(crate) fn same(&self, shared: &Arc<SelectorShared>) -> bool {
@@ -452,10 +465,12 @@ impl Selector {
         let mut waited = false;
         loop {
             let ready_now = collect_ready(inner);
-            // Something is ready: pick up events that are already queued
-            // (one non-blocking look) so they are reported this round too.
+            // Something is ready already. Usually that is the answer; every
+            // few rounds also take one non-blocking look for queued events,
+            // so objects that stay ready cannot starve the others.
             let wait = if ready_now {
-                if waited {
+                if waited || inner.rounds_without_poll < MAX_ROUNDS_WITHOUT_POLL {
+                    inner.rounds_without_poll += !waited as u32;
                     break;
                 }
                 Some(Duration::ZERO)
@@ -487,6 +502,7 @@ impl Selector {
                     (ev.token().0 / 2, ev.token().0 % 2, k)
                 })
                 .collect();
+            inner.rounds_without_poll = 0;
             for (slot, dir, k) in fired {
                 if let Some(Some(e)) = inner.entries.get_mut(slot) {
                     let single = matches!(e.spec.fds, EntryFds::Single(_) | EntryFds::Listen(_));
@@ -568,6 +584,17 @@ impl Attachment {
         let mut inner = self.shared.inner.lock();
         inner.entry(self.slot, self.id)?;
         Some(f(&mut inner, self.slot))
+    }
+
+    /// The object's slot in its selector (stable while attached).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Whether the kernel last said the descriptor is readable (for a
+    /// listener: more connections are queued).
+    pub fn kernel_readable(&self) -> bool {
+        self.with(|inner, slot| inner.entries[slot].as_ref().is_some_and(|e| e.kernel.readable)).unwrap_or(false)
     }
 
     /// Still registered (the selector was not freed or reset since).
