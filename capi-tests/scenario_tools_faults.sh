@@ -79,36 +79,54 @@ fi
 
 # ---------------------------------------------------------------- (a)
 R=500
-start_server srv
-start_proxy cli srv -retry $R
-"$LOAD" probe "UNIX:$W/cli" 3000
-check a_proxy_up '[ $? -eq 0 ]'
-$HI "$LOAD" run "UNIX:$W/cli" 8 6000 5 "$W/a.log" > "$W/a.out" &
-LP=$!; PIDS="$PIDS $LP"
-sleep 1.5
-TK=$(ms); kill -9 $SRV; wait $SRV 2> /dev/null
-sleep 1.5
-TR=$(ms); start_server srv
-wait_pid $LP 30
-check a_load_finished '[ $? -eq 0 ] && grep -q "^operations" "$W/a.out"'
-cat "$W/a.out" | sed 's/^/    /'
-# Every call, before, during and after the outage, came back within 100 ms.
-SLOW=$(awk '{ if ($5 > m) m = $5 } END { print m + 0 }' "$W/a.log")
-check "a_every_call_within_100ms (slowest $((SLOW / 1000)) ms)" '[ "$SLOW" -lt 100000 ]'
-check a_all_good_before_kill \
-	'awk -v t=$TK "\$1 < t - 20 { n++; if (!\$4) b++ } END { exit !(n > 100 && b == 0) }" "$W/a.log"'
-# While the server is away every call fails (and fails fast, see above).
-check a_all_fail_while_server_down \
-	'awk -v a=$TK -v b=$TR "\$1 > a + 50 && \$1 < b { n++; if (\$4) g++ } END { exit !(n > 100 && g == 0) }" "$W/a.log"'
-# After the restart each client's first good call comes within the retry
-# period (plus scheduling slack), and from then on all calls succeed.
-RECON=$(awk -v t=$TR '$1 >= t && $4 && !($2 in first) { first[$2] = $1 - t }
-	END { m = -1; n = 0; for (k in first) { n++; if (first[k] > m) m = first[k] } if (n < 8) m = 99999; print m }' "$W/a.log")
-check "a_reconnect_within_retry (all 8 clients good again $RECON ms after the restart, -retry $R)" \
-	'[ "$RECON" -le $((R + 300)) ]'
-check a_all_good_after_reconnect \
-	'awk -v t=$((TR + R + 600)) "\$1 > t { n[\$2]++; if (!\$4) b++ } END { c = 0; for (k in n) c++; exit !(c == 8 && b == 0) }" "$W/a.log"'
-check a_proxy_survived 'kill -0 $CLI 2> /dev/null'
+phase_a() {
+	start_server srv
+	start_proxy cli srv -retry $R
+	"$LOAD" probe "UNIX:$W/cli" 3000
+	check a_proxy_up '[ $? -eq 0 ]'
+	$HI "$LOAD" run "UNIX:$W/cli" 8 6000 5 "$W/a.log" > "$W/a.out" &
+	LP=$!; PIDS="$PIDS $LP"
+	sleep 1.5
+	TK=$(ms); kill -9 $SRV; wait $SRV 2> /dev/null
+	sleep 1.5
+	TR=$(ms); start_server srv
+	wait_pid $LP 30
+	check a_load_finished '[ $? -eq 0 ] && grep -q "^operations" "$W/a.out"'
+	# Every call, before, during and after the outage, came back within 100 ms.
+	SLOW=$(awk '{ if ($5 > m) m = $5 } END { print m + 0 }' "$W/a.log")
+	check "a_every_call_within_100ms (slowest $((SLOW / 1000)) ms)" '[ "$SLOW" -lt 100000 ]'
+	check a_all_good_before_kill \
+		'awk -v t=$TK "\$1 < t - 20 { n++; if (!\$4) b++ } END { exit !(n > 100 && b == 0) }" "$W/a.log"'
+	# While the server is away every call fails (and fails fast, see above).
+	check a_all_fail_while_server_down \
+		'awk -v a=$TK -v b=$TR "\$1 > a + 50 && \$1 < b { n++; if (\$4) g++ } END { exit !(n > 100 && g == 0) }" "$W/a.log"'
+	# After the restart each client's first good call comes within the retry
+	# period (plus scheduling slack), and from then on all calls succeed.
+	RECON=$(awk -v t=$TR '$1 >= t && $4 && !($2 in first) { first[$2] = $1 - t }
+		END { m = -1; n = 0; for (k in first) { n++; if (first[k] > m) m = first[k] } if (n < 8) m = 99999; print m }' "$W/a.log")
+	check "a_reconnect_within_retry (all 8 clients good again $RECON ms after the restart, -retry $R)" \
+		'[ "$RECON" -le $((R + 300)) ]'
+	check a_all_good_after_reconnect \
+		'awk -v t=$((TR + R + 600)) "\$1 > t { n[\$2]++; if (!\$4) b++ } END { c = 0; for (k in n) c++; exit !(c == 8 && b == 0) }" "$W/a.log"'
+	check a_proxy_survived 'kill -0 $CLI 2> /dev/null'
+}
+# The limits are about the programs. When a run misses one while the
+# machine itself held the load generator back (its idle 1 ms sleeper
+# overslept by 50 ms or more), the run says nothing about the programs and
+# is repeated, at most twice.
+attempt=1
+while :; do
+	phase_a > "$W/a.result"
+	STALL=$(sed -n 's/.* stall_us \([0-9]*\) .*/\1/p' "$W/a.out"); STALL=${STALL:-0}
+	grep -q '^FAIL' "$W/a.result" || break
+	[ $attempt -lt 3 ] && [ "$STALL" -ge 50000 ] || break
+	echo "    attempt $attempt missed a limit while the machine stalled the clients for $((STALL / 1000)) ms; again:"
+	grep '^FAIL' "$W/a.result" | sed 's/^/      /'
+	kill -9 $SRV $CLI 2> /dev/null
+	attempt=$((attempt + 1))
+done
+cat "$W/a.result"
+sed 's/^/    /' "$W/a.out"
 
 # ---------------------------------------------------------------- (b)
 # The proxy from (a) goes away (SIGUSR1 with -killable) and a new one

@@ -6,7 +6,9 @@
  *       PERSISTENT|RETRY) repeat add/get/has/remove on sessions of their
  *       own for DURATION_MS, pausing PACE_MS between operations. Every
  *       operation is logged as "<start ms since the epoch> <thread> <op>
- *       <1 as expected, 0 not> <duration us>". Prints a summary line.
+ *       <1 as expected, 0 not> <duration us>". Prints a summary line,
+ *       including the longest oversleep of an idle thread that wakes up
+ *       every millisecond: how long the machine left this process waiting.
  *   dc_load probe TARGET TIMEOUT_MS
  *       Exit 0 once a HAVE through TARGET gets a real answer (0 or 1),
  *       1 if none did within TIMEOUT_MS.
@@ -112,8 +114,29 @@ static void *run_worker(void *arg)
 	return NULL;
 }
 
+static volatile int running;
+static long long stall_us, stall_at_ms;
+
+/* Sleeps 1 ms at a time and notes the worst oversleep. */
+static void *canary(void *arg)
+{
+	long long before, late;
+	(void)arg;
+	while (running) {
+		before = mono_us();
+		sleep_ms(1);
+		late = mono_us() - before - 1000;
+		if (late > stall_us) {
+			stall_us = late;
+			stall_at_ms = now_ms();
+		}
+	}
+	return NULL;
+}
+
 static int cmd_run(int argc, char **argv)
 {
+	pthread_t watch;
 	struct worker w[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
 	int n, i;
@@ -126,6 +149,9 @@ static int cmd_run(int argc, char **argv)
 	duration_ms = atol(argv[4]);
 	pace_ms = atol(argv[5]);
 	if (n < 1 || n > MAX_THREADS || !(logf = fopen(argv[6], "w")))
+		return 2;
+	running = 1;
+	if (pthread_create(&watch, NULL, canary, NULL) != 0)
 		return 2;
 	for (i = 0; i < n; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
@@ -140,8 +166,11 @@ static int cmd_run(int argc, char **argv)
 		if (w[i].max_us > max_us)
 			max_us = w[i].max_us;
 	}
+	running = 0;
+	pthread_join(watch, NULL);
 	fclose(logf);
-	printf("operations %lu unexpected %lu slowest_us %lld\n", ops, bad, max_us);
+	printf("operations %lu unexpected %lu slowest_us %lld stall_us %lld at %lld\n", ops, bad, max_us, stall_us,
+	       stall_at_ms);
 	return 0;
 }
 

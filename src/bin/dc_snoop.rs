@@ -26,6 +26,9 @@ const MAX_PAIRS: usize = 10;
 const BUFFER_SIZE: u32 = 4096;
 /// How long a closing pair may take to hand over what it already received.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// Frames wait in the source's read buffer while this much is queued for
+/// the destination (a slow reader slows its writer down).
+const MAX_QUEUED: usize = 65536;
 
 fn usage_text() -> &'static str {
     "Usage: dc_snoop [options]\n\
@@ -128,8 +131,13 @@ struct Pair {
     id: u64,
     client: Peer,
     server: Peer,
-    /// Set once either side has closed: the pair only hands over what it
-    /// already received, then goes.
+    client_open: bool,
+    server_open: bool,
+    /// After a side closed: whether the kernel may still hold bytes it sent.
+    client_leftover: bool,
+    server_leftover: bool,
+    /// Set once either side has closed: the pair only hands what the closed
+    /// side sent before to the other side, then goes.
     closing: Option<Instant>,
     /// Message decoders for client->server and server->client; None after
     /// a direction stopped looking like distcache.
@@ -215,7 +223,17 @@ impl Snoop {
             };
             let decoders =
                 if self.decode { [Some(Assembler::new(false)), Some(Assembler::new(true))] } else { [None, None] };
-            self.pairs.push(Pair { id, client, server, closing: None, decoders });
+            self.pairs.push(Pair {
+                id,
+                client,
+                server,
+                client_open: true,
+                server_open: true,
+                client_leftover: true,
+                server_leftover: true,
+                closing: None,
+                decoders,
+            });
         }
     }
 
@@ -223,54 +241,91 @@ impl Snoop {
     fn service(&mut self, i: usize) -> bool {
         let log = &mut self.log;
         let pair = &mut self.pairs[i];
-        if let Some(since) = pair.closing {
-            // Only the side still open matters: hand it what is queued.
-            let (a, b) = (&mut pair.client, &mut pair.server);
-            for p in [a, b] {
-                if !p.drained() {
-                    p.pump();
-                    if !p.conn.io() {
-                        p.discard_queue();
-                        p.send.modify(|b| b.clear());
-                    }
+        // A side that closed leaves the selector (its hang-up would be
+        // reported for ever); the bytes it sent before are still read.
+        if pair.client_open && !pair.client.conn.io() {
+            pair.client_open = false;
+            pair.client.conn.del_from_selector();
+        }
+        if pair.server_open && !pair.server.conn.io() {
+            pair.server_open = false;
+            pair.server.conn.del_from_selector();
+        }
+        // Frames that arrived before a close are still passed on, but only
+        // towards a side that is open. Handing bytes to the kernel can make
+        // room for frames held back in this very round, and no event would
+        // announce that: repeat until nothing moves.
+        loop {
+            let mut moved = 0;
+            if !pair.client_open && pair.client_leftover {
+                let got = pair.client.read_leftover();
+                pair.client_leftover = got.is_some();
+                moved += got.unwrap_or(0);
+            }
+            if !pair.server_open && pair.server_leftover {
+                let got = pair.server.read_leftover();
+                pair.server_leftover = got.is_some();
+                moved += got.unwrap_or(0);
+            }
+            if pair.server_open {
+                match pair.forward(Dir::ClientToServer, log) {
+                    Ok(n) => moved += n,
+                    Err(()) => return false,
                 }
             }
-            return !(pair.client.drained() && pair.server.drained()) && since.elapsed() < FLUSH_LIMIT;
-        }
-        let client_ok = pair.client.conn.io();
-        let server_ok = pair.server.conn.io();
-        // Frames that arrived before a close are still passed on.
-        let forwarded =
-            pair.forward(Dir::ClientToServer, log).and_then(|_| pair.forward(Dir::ServerToClient, log)).is_ok();
-        pair.client.pump();
-        pair.server.pump();
-        if !forwarded {
-            return false;
-        }
-        if !client_ok || !server_ok {
-            if !client_ok {
-                pair.client.discard_queue();
+            if pair.client_open {
+                match pair.forward(Dir::ServerToClient, log) {
+                    Ok(n) => moved += n,
+                    Err(()) => return false,
+                }
             }
-            if !server_ok {
-                pair.server.discard_queue();
+            if pair.client_open {
+                moved += pair.client.pump();
             }
-            pair.closing = Some(Instant::now());
-            return !(pair.client.drained() && pair.server.drained());
+            if pair.server_open {
+                moved += pair.server.pump();
+            }
+            if moved == 0 {
+                break;
+            }
         }
-        true
+        match (pair.client_open, pair.server_open) {
+            (true, true) => true,
+            (false, false) => false,
+            (client_open, _) => {
+                let since = *pair.closing.get_or_insert_with(Instant::now);
+                let (open, closed, leftover) = if client_open {
+                    (&pair.client, &pair.server, pair.server_leftover)
+                } else {
+                    (&pair.server, &pair.client, pair.client_leftover)
+                };
+                let done = open.drained() && !has_frame(closed) && !leftover;
+                !done && since.elapsed() < FLUSH_LIMIT
+            }
+        }
     }
+}
+
+/// Whether a whole frame (or an oversized header) waits in a read buffer.
+fn has_frame(p: &Peer) -> bool {
+    p.read.with(|b| {
+        let d = b.data();
+        d.len() >= HEADER_LEN
+            && d.len() >= HEADER_LEN + (u16::from_be_bytes([d[12], d[13]]) as usize).min(MSG_MAX_DATA + 1)
+    })
 }
 
 impl Pair {
     /// Moves every whole frame from one side's read buffer to the other
-    /// side's queue, logging each. Err when a frame header announces more
-    /// than 2048 payload bytes (the pair must close).
-    fn forward(&mut self, dir: Dir, log: &mut String) -> Result<(), ()> {
+    /// side's queue, logging each; returns the bytes moved. Err when a frame
+    /// header announces more than 2048 payload bytes (the pair must close).
+    fn forward(&mut self, dir: Dir, log: &mut String) -> Result<usize, ()> {
+        let mut moved = 0;
         let (src, dst, decoder) = match dir {
             Dir::ClientToServer => (&mut self.client, &mut self.server, &mut self.decoders[0]),
             Dir::ServerToClient => (&mut self.server, &mut self.client, &mut self.decoders[1]),
         };
-        loop {
+        while dst.queued() < MAX_QUEUED {
             let frame = src.read.with(|b| {
                 let d = b.data();
                 if d.len() < HEADER_LEN {
@@ -284,7 +339,7 @@ impl Pair {
                 (d.len() >= total).then(|| Ok((u32::from_be_bytes([d[5], d[6], d[7], d[8]]), total)))
             });
             let (uid, total) = match frame {
-                None => return Ok(()),
+                None => return Ok(moved),
                 Some(Err(data_len)) => {
                     let _ = writeln!(
                         log,
@@ -313,7 +368,9 @@ impl Pair {
                 }
                 b.consume(total);
             });
+            moved += total;
         }
+        Ok(moved)
     }
 }
 

@@ -37,6 +37,11 @@ impl Peer {
         &mut self.out
     }
 
+    /// Bytes waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
     /// Nothing left in the queue (the send buffer may still hold bytes).
     pub fn queue_empty(&self) -> bool {
         self.out_pos == self.out.len()
@@ -49,19 +54,22 @@ impl Peer {
 
     /// Moves queued bytes into the send buffer and, for sockets, straight
     /// on to the kernel as far as it takes them; the rest goes out with the
-    /// connection's normal I/O.
-    pub fn pump(&mut self) {
+    /// connection's normal I/O. Returns how many bytes moved on.
+    pub fn pump(&mut self) -> usize {
+        let mut moved = 0;
         loop {
             if !self.queue_empty() {
                 let rest = &self.out[self.out_pos..];
-                self.out_pos += self.send.modify(|b| b.write(rest));
+                let n = self.send.modify(|b| b.write(rest));
+                self.out_pos += n;
+                moved += n;
                 if self.queue_empty() {
                     self.out.clear();
                     self.out_pos = 0;
                 }
             }
             if !self.direct {
-                return;
+                return moved;
             }
             let fd = self.conn.raw_fd();
             let sent = self.send.modify(|b| {
@@ -76,10 +84,32 @@ impl Peer {
                     Err(_) => 0, // would block or failed: the next io() tells
                 }
             });
+            moved += sent;
             if sent == 0 || self.drained() {
-                return;
+                return moved;
             }
         }
+    }
+
+    /// After the selector has given the connection up (a hang-up is
+    /// reported before the kernel's buffered bytes are read), reads what is
+    /// left into the read buffer's free space. Returns the bytes read, or
+    /// None once nothing more can come (end of file, an error, no data).
+    pub fn read_leftover(&mut self) -> Option<usize> {
+        let fd = self.conn.raw_fd();
+        if fd < 0 {
+            return None;
+        }
+        self.read.modify(|b| {
+            let spare = b.spare_mut();
+            if spare.is_empty() {
+                return Some(0);
+            }
+            match sys::read(fd, spare) {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(b.wrote(n)),
+            }
+        })
     }
 
     /// Drops everything not yet in the send buffer.
