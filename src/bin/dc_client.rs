@@ -1,0 +1,570 @@
+//! dc_client: the per-host distcache proxy.
+//!
+//! Applications connect locally (by default `UNIX:/tmp/scache`) and send
+//! ordinary distcache requests. Every request is forwarded over one
+//! persistent connection to `dc_server` under a request uid of the proxy's
+//! own (a counter from 1 shared by all applications); the answer goes back
+//! to the application that asked, carrying its original uid. Nothing is
+//! cached here.
+//!
+//! While the server cannot be reached the proxy answers each request at
+//! once with an empty response (the client library reads it as a failed
+//! transaction); requests that were in flight when the connection broke get
+//! the status byte `02`. A new connection is tried every `-retry`
+//! milliseconds.
+
+mod common;
+
+use common::peer::Peer;
+use distcache_core::nal::address::{Address, Transport};
+use distcache_core::nal::connection::Connection;
+use distcache_core::nal::listener::Listener;
+use distcache_core::nal::selector::{SelectError, Selector};
+use distcache_core::protocol::payload::ADD_HEADER_LEN;
+use distcache_core::protocol::{encode_message, status, Assembler, Cmd, Corrupt};
+use std::collections::HashMap;
+use std::io;
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
+const DEFAULT_RETRY_MS: u64 = 5000;
+/// Upper bound of `-retry` and `-idle` (one hour).
+const MAX_MSECS: u64 = 3_600_000;
+/// Application connections served at a time.
+const MAX_APPS: usize = 1024;
+/// Requests outstanding on the server connection at a time.
+const MAX_OUTSTANDING: usize = 512;
+/// Buffer sizes of application connections and of the server connection.
+const APP_BUFFER: u32 = 4096;
+const SERVER_BUFFER: u32 = 32768;
+/// The loop wakes up at least this often (idle checks, reconnects).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+const MIN_TICK: Duration = Duration::from_millis(20);
+/// Foreign-protocol diagnostics printed at most this many times.
+const MAX_VERSION_REPORTS: u32 = 10;
+
+fn usage_text() -> &'static str {
+    "Usage: dc_client [options]\n\
+     where options include;\n\
+     \x20   -listen <addr>       - address applications connect to (default: UNIX:/tmp/scache)\n\
+     \x20   -server <addr>       - the dc_server to forward requests to (required)\n\
+     \x20   -connect <addr>      - the same as -server\n\
+     \x20   -retry <msecs>       - reconnect interval after losing the server (default: 5000)\n\
+     \x20   -idle <msecs>        - close application connections idle this long (default: 0, never)\n\
+     \x20   -daemon              - detach and run in the background\n\
+     \x20   -pidfile <path>      - write the process id to <path>\n\
+     \x20   -user <user>         - run as <user> once listening\n\
+     \x20   -sockowner <user>    - owner of the unix socket file\n\
+     \x20   -sockgroup <group>   - group of the unix socket file\n\
+     \x20   -sockperms <oct>     - permissions of the unix socket file\n\
+     \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
+     \x20   -h                   - display this usage message\n\
+     'addr' examples: UNIX:/tmp/scache, IP:cachehost:9001, IP:127.0.0.1:9001\n"
+}
+
+fn usage() -> ! {
+    eprint!("{}", usage_text());
+    exit(0)
+}
+
+fn fail_usage(msg: &str) -> ! {
+    eprintln!("{msg}");
+    eprint!("{}", usage_text());
+    exit(1)
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("{msg}");
+    exit(1)
+}
+
+struct Options {
+    listen: String,
+    server: Option<(String, String)>,
+    retry: Duration,
+    idle: Option<Duration>,
+    daemon: bool,
+    pidfile: Option<String>,
+    user: Option<String>,
+    sockowner: Option<String>,
+    sockgroup: Option<String>,
+    sockperms: Option<String>,
+    killable: bool,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        listen: DEFAULT_LISTEN.to_string(),
+        server: None,
+        retry: Duration::from_millis(DEFAULT_RETRY_MS),
+        idle: None,
+        daemon: false,
+        pidfile: None,
+        user: None,
+        sockowner: None,
+        sockgroup: None,
+        sockperms: None,
+        killable: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> String {
+            args.next().unwrap_or_else(|| fail_usage(&format!("Error, {name} requires an argument")))
+        };
+        match arg.as_str() {
+            "-h" | "-help" | "-?" => usage(),
+            "-listen" => o.listen = value("-listen"),
+            "-server" | "-connect" => {
+                let v = value(&arg);
+                if o.server.is_some() {
+                    eprintln!("Error, too many servers");
+                    fail_usage(&format!("Error, {arg} given an invalid argument"));
+                }
+                o.server = Some((arg.clone(), v));
+            }
+            "-retry" => match common::decimal(&value("-retry")) {
+                Some(v) if (1..=MAX_MSECS).contains(&v) => o.retry = Duration::from_millis(v),
+                _ => fail_usage("Error, -retry given an invalid argument"),
+            },
+            "-idle" => match common::decimal(&value("-idle")) {
+                Some(0) => o.idle = None,
+                Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
+                _ => fail_usage("Error, -idle given an invalid argument"),
+            },
+            "-daemon" => o.daemon = true,
+            "-pidfile" => o.pidfile = Some(value("-pidfile")),
+            "-user" => o.user = Some(value("-user")),
+            "-sockowner" => o.sockowner = Some(value("-sockowner")),
+            "-sockgroup" => o.sockgroup = Some(value("-sockgroup")),
+            "-sockperms" => o.sockperms = Some(value("-sockperms")),
+            "-killable" => o.killable = true,
+            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+        }
+    }
+    o
+}
+
+fn main() {
+    let o = parse_args();
+    let Some((_, server_text)) = o.server.clone() else {
+        fail("Error, no server specified!");
+    };
+    common::install_signals(o.killable);
+    common::raise_fd_limit();
+
+    let mut listen_addr = Address::new();
+    let mut listener = Listener::new();
+    if !listen_addr.create(o.listen.as_bytes(), APP_BUFFER) || !listener.create(&listen_addr) {
+        fail("Error, bad listen address");
+    }
+    common::apply_socket_options(&listener, o.sockowner.as_deref(), o.sockgroup.as_deref(), o.sockperms.as_deref());
+    let mut server_addr = Address::new();
+    if !server_addr.create(server_text.as_bytes(), SERVER_BUFFER) || !server_addr.can_connect() {
+        fail("Error, internal initialisation problems");
+    }
+    if o.daemon && !common::daemonize() {
+        fail("Error, couldn't detach!");
+    }
+    if let Some(path) = &o.pidfile {
+        if !common::write_pidfile(path) {
+            fail(&format!("Error, couldn't open 'pidfile' at '{path}'."));
+        }
+    }
+    if let Some(user) = &o.user {
+        if !common::become_user(user) {
+            fail(&format!("Error, couldn't become user '{user}'."));
+        }
+    }
+
+    let sel = Selector::new();
+    if !listener.add_to_selector(&sel) {
+        fail("Error, a fatal problem with the multiplexer has occured. Closing.");
+    }
+    // Writing to application sockets directly is only right for sockets.
+    let direct_apps = !matches!(listen_addr.transport(), Some(Transport::Fd { .. }));
+    let direct_server = !matches!(server_addr.transport(), Some(Transport::Fd { .. }));
+    let mut proxy = Proxy {
+        sel,
+        listener,
+        server_addr,
+        direct_apps,
+        direct_server,
+        retry: o.retry,
+        idle: o.idle,
+        apps: Vec::new(),
+        free: Vec::new(),
+        live: 0,
+        next_gen: 1,
+        round_robin: 0,
+        link: Link::Down { next_attempt: Instant::now() },
+        pending: HashMap::new(),
+        next_uid: 1,
+        version_reports: 0,
+    };
+    proxy.connect_upstream(Instant::now());
+    exit(proxy.run());
+}
+
+/// One application connection.
+struct App {
+    peer: Peer,
+    /// Assembles the application's next request (server side of the
+    /// protocol: requests in, responses out).
+    asm: Assembler,
+    /// Tells a reused slot from the connection that held it before.
+    gen: u64,
+    /// The proxy uid of the request forwarded for this application.
+    waiting: Option<u32>,
+    /// Accept time, or when the latest request was forwarded.
+    last_active: Instant,
+}
+
+impl App {
+    /// Nothing in progress: no request upstream, no response still going
+    /// out. Only such connections can be idle-closed.
+    fn at_rest(&self) -> bool {
+        self.waiting.is_none() && self.peer.drained()
+    }
+}
+
+/// A request forwarded upstream, by proxy uid.
+struct Pending {
+    slot: usize,
+    gen: u64,
+    uid: u32,
+    cmd: Cmd,
+}
+
+/// The connection to the server.
+enum Link {
+    /// Not connected; the next attempt is due at `next_attempt`.
+    Down {
+        next_attempt: Instant,
+    },
+    /// A TCP connect in progress since `since`.
+    Connecting {
+        peer: Peer,
+        since: Instant,
+    },
+    Up {
+        peer: Peer,
+        asm: Assembler,
+    },
+}
+
+struct Proxy {
+    sel: Selector,
+    listener: Listener,
+    server_addr: Address,
+    direct_apps: bool,
+    direct_server: bool,
+    retry: Duration,
+    idle: Option<Duration>,
+    apps: Vec<Option<App>>,
+    free: Vec<usize>,
+    live: usize,
+    next_gen: u64,
+    round_robin: usize,
+    link: Link,
+    pending: HashMap<u32, Pending>,
+    next_uid: u32,
+    version_reports: u32,
+}
+
+/// What became of an application connection in one round.
+enum Verdict {
+    Keep,
+    Close,
+}
+
+impl Proxy {
+    fn run(&mut self) -> i32 {
+        let tick = (self.retry / 3).clamp(MIN_TICK, MAX_WAIT);
+        let mut wait = tick;
+        loop {
+            if common::stop_requested() {
+                return 0;
+            }
+            match self.sel.select(wait.as_micros() as u64, true) {
+                Ok(_) => {}
+                Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eprintln!("Error, a fatal problem with the multiplexer has occured. Closing.");
+                    return 1;
+                }
+            }
+            let now = Instant::now();
+            self.accept_apps(now);
+            self.service_upstream(now);
+            self.service_apps(now);
+            if let Link::Up { peer, .. } = &mut self.link {
+                peer.pump();
+            }
+            self.maintain_link(now);
+            wait = self.close_idle(now).min(tick);
+            if let Some(w) = self.link_deadline().map(|d| d.saturating_duration_since(now)) {
+                wait = wait.min(w);
+            }
+            wait = wait.max(Duration::from_millis(1));
+            if self.listener.finished() && self.live == 0 {
+                return 0;
+            }
+        }
+    }
+
+    fn accept_apps(&mut self, now: Instant) {
+        loop {
+            let mut conn = Connection::new();
+            if !conn.accept(&mut self.listener) {
+                return;
+            }
+            if self.live >= MAX_APPS {
+                eprintln!("Error, rejected new client connection already at maximum ({MAX_APPS})");
+                eprintln!("Error, couldn't add in new client connection - dropping it.");
+                continue; // dropping conn closes it
+            }
+            let Some(peer) = Peer::attach(conn, &self.sel, self.direct_apps) else {
+                eprintln!("Error, couldn't add in new client connection - dropping it.");
+                continue;
+            };
+            let app = App { peer, asm: Assembler::new(false), gen: self.next_gen, waiting: None, last_active: now };
+            self.next_gen += 1;
+            match self.free.pop() {
+                Some(i) => self.apps[i] = Some(app),
+                None => self.apps.push(Some(app)),
+            }
+            self.live += 1;
+        }
+    }
+
+    fn report_version(&mut self, level: u32) {
+        if self.version_reports < MAX_VERSION_REPORTS {
+            self.version_reports += 1;
+            eprintln!("libdistcache(pid={}) {}", std::process::id(), Corrupt::Version(level));
+        }
+    }
+
+    /// Starts a connection to the server.
+    fn connect_upstream(&mut self, now: Instant) {
+        let mut conn = Connection::new();
+        let peer =
+            if conn.create(&self.server_addr) { Peer::attach(conn, &self.sel, self.direct_server) } else { None };
+        self.link = match peer {
+            Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true) },
+            Some(peer) => Link::Connecting { peer, since: now },
+            None => Link::Down { next_attempt: now + self.retry },
+        };
+    }
+
+    /// When the link needs attention without any network event.
+    fn link_deadline(&self) -> Option<Instant> {
+        match &self.link {
+            Link::Down { next_attempt } => Some(*next_attempt),
+            Link::Connecting { since, .. } => Some(*since + self.retry),
+            Link::Up { .. } => None,
+        }
+    }
+
+    /// Reconnects when due; gives up a connect that takes a whole retry
+    /// period.
+    fn maintain_link(&mut self, now: Instant) {
+        match &self.link {
+            Link::Down { next_attempt } if now >= *next_attempt => self.connect_upstream(now),
+            Link::Connecting { since, .. } if now >= *since + self.retry => self.connect_upstream(now),
+            _ => {}
+        }
+    }
+
+    /// Server I/O: completes a pending connect, delivers responses.
+    fn service_upstream(&mut self, now: Instant) {
+        match &mut self.link {
+            Link::Down { .. } => {}
+            Link::Connecting { peer, since } => {
+                if !peer.conn.io() {
+                    let next_attempt = *since + self.retry;
+                    self.link = Link::Down { next_attempt };
+                } else if peer.conn.is_established() {
+                    let Link::Connecting { peer, .. } =
+                        std::mem::replace(&mut self.link, Link::Down { next_attempt: now })
+                    else {
+                        unreachable!()
+                    };
+                    self.link = Link::Up { peer, asm: Assembler::new(true) };
+                }
+            }
+            Link::Up { peer, .. } => {
+                let alive = peer.conn.io();
+                // Responses that arrived before a close still count.
+                let delivered = self.deliver_responses();
+                if !alive || !delivered {
+                    self.upstream_lost(now);
+                }
+            }
+        }
+    }
+
+    /// Routes every complete response in the server connection's read
+    /// buffer to its application. False when the server's stream is
+    /// corrupt or answers a request we did not send.
+    fn deliver_responses(&mut self) -> bool {
+        loop {
+            let Link::Up { peer, asm } = &mut self.link else {
+                return true;
+            };
+            let fed = peer.read.modify(|b| {
+                let n = asm.feed(b.data())?;
+                b.consume(n);
+                Ok::<(), Corrupt>(())
+            });
+            if let Err(c) = fed {
+                match c {
+                    Corrupt::Version(level) => self.report_version(level),
+                    c => eprintln!("Error, the server sent corrupt data ({c}); reconnecting"),
+                }
+                return false;
+            }
+            if !asm.is_complete() {
+                return true;
+            }
+            let (uid, cmd, payload) = asm.message().expect("complete");
+            let Some(p) = self.pending.remove(&uid).filter(|p| p.cmd == cmd) else {
+                eprintln!("Error, the server answered an unknown request (uid {uid}); reconnecting");
+                return false;
+            };
+            if let Some(app) = self.apps.get_mut(p.slot).and_then(Option::as_mut).filter(|a| a.gen == p.gen) {
+                encode_message(app.peer.out(), true, p.uid, cmd, payload);
+                app.waiting = None;
+                app.peer.pump();
+            }
+            // else: the application left; its answer is dropped.
+            asm.reset();
+        }
+    }
+
+    /// The server connection broke: every request in flight is answered
+    /// with DISCONNECTED and the next attempt waits a retry period.
+    fn upstream_lost(&mut self, now: Instant) {
+        self.link = Link::Down { next_attempt: now + self.retry };
+        for (_, p) in self.pending.drain() {
+            if let Some(app) = self.apps.get_mut(p.slot).and_then(Option::as_mut).filter(|a| a.gen == p.gen) {
+                encode_message(app.peer.out(), true, p.uid, p.cmd, &[status::DISCONNECTED]);
+                app.waiting = None;
+                app.peer.pump();
+            }
+        }
+    }
+
+    fn take_uid(&mut self) -> u32 {
+        loop {
+            let uid = self.next_uid;
+            self.next_uid = self.next_uid.wrapping_add(1);
+            if !self.pending.contains_key(&uid) {
+                return uid;
+            }
+        }
+    }
+
+    /// Application I/O and requests, round-robin from a moving start.
+    fn service_apps(&mut self, now: Instant) {
+        let n = self.apps.len();
+        if n == 0 {
+            return;
+        }
+        self.round_robin = (self.round_robin + 1) % n;
+        for k in 0..n {
+            let i = (self.round_robin + k) % n;
+            if self.apps[i].is_none() {
+                continue;
+            }
+            if let Verdict::Close = self.service_app(i, now) {
+                self.apps[i] = None; // closes the connection
+                self.free.push(i);
+                self.live -= 1;
+            }
+        }
+    }
+
+    fn service_app(&mut self, i: usize, now: Instant) -> Verdict {
+        let app = self.apps[i].as_mut().expect("checked by the caller");
+        if !app.peer.conn.io() {
+            return Verdict::Close;
+        }
+        app.peer.pump();
+        // One request at a time: the next is taken once the previous
+        // answer is entirely in the send buffer.
+        loop {
+            let app = self.apps[i].as_mut().expect("present");
+            if app.waiting.is_some() || !app.peer.queue_empty() {
+                return Verdict::Keep;
+            }
+            let asm = &mut app.asm;
+            let fed = app.peer.read.modify(|b| {
+                let n = asm.feed(b.data())?;
+                b.consume(n);
+                Ok::<(), Corrupt>(())
+            });
+            if let Err(c) = fed {
+                if let Corrupt::Version(level) = c {
+                    self.report_version(level);
+                }
+                return Verdict::Close;
+            }
+            if !app.asm.is_complete() {
+                return Verdict::Keep;
+            }
+            let (_, cmd, payload) = app.asm.message().expect("complete");
+            if cmd == Cmd::Add && payload.len() < ADD_HEADER_LEN {
+                // The server would drop its connection over this (no
+                // status byte describes it); drop only this application.
+                return Verdict::Close;
+            }
+            if !matches!(self.link, Link::Up { .. }) {
+                // No server: fail the request at once with an empty answer
+                // and look at the next one.
+                let (uid, cmd, _) = app.asm.message().expect("complete");
+                encode_message(app.peer.out(), true, uid, cmd, &[]);
+                app.asm.reset();
+                app.peer.pump();
+                continue;
+            }
+            if self.pending.len() >= MAX_OUTSTANDING {
+                return Verdict::Keep; // waits for room
+            }
+            let up_uid = self.take_uid();
+            let app = self.apps[i].as_mut().expect("present");
+            let Link::Up { peer, .. } = &mut self.link else { unreachable!("checked above") };
+            let (uid, cmd, payload) = app.asm.message().expect("complete");
+            encode_message(peer.out(), false, up_uid, cmd, payload);
+            self.pending.insert(up_uid, Pending { slot: i, gen: app.gen, uid, cmd });
+            app.waiting = Some(up_uid);
+            app.last_active = now;
+            app.asm.reset();
+            return Verdict::Keep;
+        }
+    }
+
+    /// Closes connections idle for `-idle`; returns how long until the
+    /// next one could become idle (at most a second).
+    fn close_idle(&mut self, now: Instant) -> Duration {
+        let Some(idle) = self.idle else {
+            return MAX_WAIT;
+        };
+        let mut next = MAX_WAIT;
+        for i in 0..self.apps.len() {
+            let Some(app) = &self.apps[i] else { continue };
+            if !app.at_rest() {
+                continue;
+            }
+            let age = now.saturating_duration_since(app.last_active);
+            if age >= idle {
+                self.apps[i] = None;
+                self.free.push(i);
+                self.live -= 1;
+            } else {
+                next = next.min(idle - age);
+            }
+        }
+        next
+    }
+}

@@ -1,0 +1,388 @@
+//! dc_snoop: a transparent distcache proxy that logs every frame.
+//!
+//! Each accepted connection gets its own connection to the `-server`
+//! address. Bytes travel unchanged, one whole frame at a time; for every
+//! frame one `SNOOP_DBG_MSG` line goes to stderr, and for every complete
+//! message one `SNOOP_DECODED` line with the command, the lengths and (for
+//! responses) the result, unless `-nodecode` is given.
+
+mod common;
+
+use common::peer::Peer;
+use distcache_core::nal::address::{Address, Transport};
+use distcache_core::nal::connection::Connection;
+use distcache_core::nal::listener::Listener;
+use distcache_core::nal::selector::{SelectError, Selector};
+use distcache_core::protocol::payload::ADD_HEADER_LEN;
+use distcache_core::protocol::{status, Assembler, Cmd, HEADER_LEN, MSG_MAX_DATA};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+/// Proxied pairs at a time; accepting pauses at this number.
+const MAX_PAIRS: usize = 10;
+/// Room for at least one whole frame in every buffer.
+const BUFFER_SIZE: u32 = 4096;
+/// How long a closing pair may take to hand over what it already received.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+fn usage_text() -> &'static str {
+    "Usage: dc_snoop [options]\n\
+     where options include;\n\
+     \x20   -listen <addr>       - the address to accept connections on (required)\n\
+     \x20   -server <addr>       - the address to forward each connection to (required)\n\
+     \x20   -connect <addr>      - the same as -server\n\
+     \x20   -nodecode            - only the per-frame lines, no decoded message lines\n\
+     \x20   -h                   - display this usage message\n\
+     Every frame is logged to stderr; the bytes pass unchanged.\n"
+}
+
+fn fail_usage(msg: &str) -> ! {
+    eprintln!("{msg}");
+    eprint!("{}", usage_text());
+    exit(1)
+}
+
+struct Options {
+    listen: Option<String>,
+    server: Option<String>,
+    decode: bool,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options { listen: None, server: None, decode: true };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> String {
+            args.next().unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
+        };
+        match arg.as_str() {
+            "-h" | "-help" | "-?" => {
+                eprint!("{}", usage_text());
+                exit(0)
+            }
+            "-listen" => o.listen = Some(value("listen")),
+            "-server" => o.server = Some(value("server")),
+            "-connect" => o.server = Some(value("connect")),
+            "-nodecode" => o.decode = false,
+            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+        }
+    }
+    o
+}
+
+fn main() {
+    let o = parse_args();
+    let (Some(listen), Some(server)) = (o.listen, o.server) else {
+        eprintln!("Error, must provide -listen and -server");
+        exit(1);
+    };
+    common::ignore_sigpipe();
+    let mut listen_addr = Address::new();
+    let mut server_addr = Address::new();
+    let mut listener = Listener::new();
+    if !listen_addr.create(listen.as_bytes(), BUFFER_SIZE)
+        || !server_addr.create(server.as_bytes(), BUFFER_SIZE)
+        || !server_addr.can_connect()
+        || !listener.create(&listen_addr)
+    {
+        exit(1);
+    }
+    let sel = Selector::new();
+    if !listener.add_to_selector(&sel) {
+        exit(1);
+    }
+    let mut snoop = Snoop {
+        direct_clients: !matches!(listen_addr.transport(), Some(Transport::Fd { .. })),
+        direct_server: !matches!(server_addr.transport(), Some(Transport::Fd { .. })),
+        sel,
+        listener,
+        listening: true,
+        server_addr,
+        decode: o.decode,
+        pairs: Vec::new(),
+        next_id: 0,
+        log: String::new(),
+    };
+    exit(snoop.run());
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ClientToServer,
+    ServerToClient,
+}
+
+impl Dir {
+    fn name(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "client->server",
+            Dir::ServerToClient => "server->client",
+        }
+    }
+}
+
+/// One accepted connection and its connection to the server.
+struct Pair {
+    id: u64,
+    client: Peer,
+    server: Peer,
+    /// Set once either side has closed: the pair only hands over what it
+    /// already received, then goes.
+    closing: Option<Instant>,
+    /// Message decoders for client->server and server->client; None after
+    /// a direction stopped looking like distcache.
+    decoders: [Option<Assembler>; 2],
+}
+
+struct Snoop {
+    sel: Selector,
+    listener: Listener,
+    listening: bool,
+    server_addr: Address,
+    direct_clients: bool,
+    direct_server: bool,
+    decode: bool,
+    pairs: Vec<Pair>,
+    next_id: u64,
+    /// Lines of this round, written in one go.
+    log: String,
+}
+
+impl Snoop {
+    fn run(&mut self) -> i32 {
+        loop {
+            match self.sel.select(1_000_000, true) {
+                Ok(_) => {}
+                Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return 1,
+            }
+            self.accept();
+            let mut i = 0;
+            while i < self.pairs.len() {
+                if self.service(i) {
+                    i += 1;
+                } else {
+                    self.pairs.swap_remove(i); // closes both connections
+                }
+            }
+            self.flush_log();
+            self.pace_listener();
+            if self.listener.finished() && self.pairs.is_empty() {
+                return 0;
+            }
+        }
+    }
+
+    fn flush_log(&mut self) {
+        if !self.log.is_empty() {
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(self.log.as_bytes());
+            let _ = err.flush();
+            self.log.clear();
+        }
+    }
+
+    /// Stops accepting while the pair table is full, resumes below it.
+    fn pace_listener(&mut self) {
+        let want = self.pairs.len() < MAX_PAIRS;
+        if want && !self.listening {
+            self.listening = self.listener.add_to_selector(&self.sel);
+        } else if !want && self.listening {
+            self.listener.del_from_selector();
+            self.listening = false;
+        }
+    }
+
+    fn accept(&mut self) {
+        while self.pairs.len() < MAX_PAIRS {
+            let mut conn = Connection::new();
+            if !conn.accept(&mut self.listener) {
+                return;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let Some(client) = Peer::attach(conn, &self.sel, self.direct_clients) else {
+                continue;
+            };
+            let mut upstream = Connection::new();
+            if !upstream.create(&self.server_addr) {
+                continue; // the accepted connection closes here
+            }
+            let Some(server) = Peer::attach(upstream, &self.sel, self.direct_server) else {
+                continue;
+            };
+            let decoders =
+                if self.decode { [Some(Assembler::new(false)), Some(Assembler::new(true))] } else { [None, None] };
+            self.pairs.push(Pair { id, client, server, closing: None, decoders });
+        }
+    }
+
+    /// One round of a pair; false when it is finished.
+    fn service(&mut self, i: usize) -> bool {
+        let log = &mut self.log;
+        let pair = &mut self.pairs[i];
+        if let Some(since) = pair.closing {
+            // Only the side still open matters: hand it what is queued.
+            let (a, b) = (&mut pair.client, &mut pair.server);
+            for p in [a, b] {
+                if !p.drained() {
+                    p.pump();
+                    if !p.conn.io() {
+                        p.discard_queue();
+                        p.send.modify(|b| b.clear());
+                    }
+                }
+            }
+            return !(pair.client.drained() && pair.server.drained()) && since.elapsed() < FLUSH_LIMIT;
+        }
+        let client_ok = pair.client.conn.io();
+        let server_ok = pair.server.conn.io();
+        // Frames that arrived before a close are still passed on.
+        let forwarded =
+            pair.forward(Dir::ClientToServer, log).and_then(|_| pair.forward(Dir::ServerToClient, log)).is_ok();
+        pair.client.pump();
+        pair.server.pump();
+        if !forwarded {
+            return false;
+        }
+        if !client_ok || !server_ok {
+            if !client_ok {
+                pair.client.discard_queue();
+            }
+            if !server_ok {
+                pair.server.discard_queue();
+            }
+            pair.closing = Some(Instant::now());
+            return !(pair.client.drained() && pair.server.drained());
+        }
+        true
+    }
+}
+
+impl Pair {
+    /// Moves every whole frame from one side's read buffer to the other
+    /// side's queue, logging each. Err when a frame header announces more
+    /// than 2048 payload bytes (the pair must close).
+    fn forward(&mut self, dir: Dir, log: &mut String) -> Result<(), ()> {
+        let (src, dst, decoder) = match dir {
+            Dir::ClientToServer => (&mut self.client, &mut self.server, &mut self.decoders[0]),
+            Dir::ServerToClient => (&mut self.server, &mut self.client, &mut self.decoders[1]),
+        };
+        loop {
+            let frame = src.read.with(|b| {
+                let d = b.data();
+                if d.len() < HEADER_LEN {
+                    return None;
+                }
+                let data_len = u16::from_be_bytes([d[12], d[13]]);
+                if data_len as usize > MSG_MAX_DATA {
+                    return Some(Err(data_len));
+                }
+                let total = HEADER_LEN + data_len as usize;
+                (d.len() >= total).then(|| Ok((u32::from_be_bytes([d[5], d[6], d[7], d[8]]), total)))
+            });
+            let (uid, total) = match frame {
+                None => return Ok(()),
+                Some(Err(data_len)) => {
+                    let _ = writeln!(
+                        log,
+                        "SNOOP_DBG_MSG: connection {}, {}, message has illegal 'data_len' ({data_len})",
+                        self.id,
+                        dir.name()
+                    );
+                    let _ = writeln!(log, "[TODO: change me] {} error", dir.name());
+                    return Err(());
+                }
+                Some(Ok(f)) => f,
+            };
+            let _ = writeln!(
+                log,
+                "SNOOP_DBG_MSG: connection {}, {}, message completed (request_uid = {uid}), total_len={total}",
+                self.id,
+                dir.name()
+            );
+            src.read.modify(|b| {
+                let bytes = &b.data()[..total];
+                dst.out().extend_from_slice(bytes);
+                if let Some(asm) = decoder {
+                    if !decode_frame(asm, bytes, self.id, dir, log) {
+                        *decoder = None;
+                    }
+                }
+                b.consume(total);
+            });
+        }
+    }
+}
+
+/// Feeds one whole frame to a direction's decoder and logs the message it
+/// completes. False when the stream stopped being valid distcache.
+fn decode_frame(asm: &mut Assembler, frame: &[u8], id: u64, dir: Dir, log: &mut String) -> bool {
+    if let Err(c) = asm.feed(frame) {
+        let _ = writeln!(log, "SNOOP_DECODED: connection {id}, {}, not decodable any more ({c})", dir.name());
+        return false;
+    }
+    if let Some((uid, cmd, payload)) = asm.message() {
+        let _ = writeln!(log, "SNOOP_DECODED: connection {id}, {}, {}", dir.name(), describe(dir, uid, cmd, payload));
+        asm.reset();
+    }
+    true
+}
+
+fn cmd_name(cmd: Cmd) -> &'static str {
+    match cmd {
+        Cmd::Add => "ADD",
+        Cmd::Get => "GET",
+        Cmd::Remove => "REMOVE",
+        Cmd::Have => "HAVE",
+    }
+}
+
+fn status_name(byte: u8) -> &'static str {
+    match byte {
+        status::OK => "ok",
+        status::NOTOK => "notok",
+        status::DISCONNECTED => "disconnected",
+        status::ADD_CORRUPT => "add_corrupt",
+        status::ADD_MATCHING_SESSION => "add_matching_session",
+        status::ADD_TIMEOUT_RANGE => "add_timeout_range",
+        status::ADD_ID_RANGE => "add_id_range",
+        status::ADD_DATA_RANGE => "add_data_range",
+        _ => "unknown",
+    }
+}
+
+/// One line's worth of a decoded message.
+fn describe(dir: Dir, uid: u32, cmd: Cmd, payload: &[u8]) -> String {
+    let head = format!("{} {} (request_uid = {uid}), payload_len={}", cmd_name(cmd), kind(dir), payload.len());
+    match dir {
+        Dir::ClientToServer if cmd == Cmd::Add => {
+            if payload.len() < ADD_HEADER_LEN {
+                return format!("{head}, truncated");
+            }
+            let timeout = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+            let id_len = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]) as usize;
+            let data_len = (payload.len() - ADD_HEADER_LEN).saturating_sub(id_len);
+            format!("{head}, timeout={timeout}ms, id_len={id_len}, data_len={data_len}")
+        }
+        Dir::ClientToServer => format!("{head}, id_len={}", payload.len()),
+        Dir::ServerToClient => {
+            let result = match (cmd, payload) {
+                (_, []) => "none (empty answer)".to_string(),
+                (Cmd::Get, p) if p.len() >= 5 => "session data".to_string(),
+                (_, [b]) => format!("{b:02x} ({})", status_name(*b)),
+                _ => "unexpected payload".to_string(),
+            };
+            format!("{head}, result={result}")
+        }
+    }
+}
+
+fn kind(dir: Dir) -> &'static str {
+    match dir {
+        Dir::ClientToServer => "request",
+        Dir::ServerToClient => "response",
+    }
+}
