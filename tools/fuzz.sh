@@ -7,6 +7,9 @@
 #   FUZZ_TARGETS="dc_frame nal_address" ...  only these targets
 #   sh tools/fuzz.sh replay                run every committed corpus and
 #                                          regression input once (no fuzzing)
+#   sh tools/fuzz.sh smoke                 replay, then every target for
+#                                          FUZZ_SECONDS (default 10): make check
+#   sh tools/fuzz.sh summary               the summary lines of the last runs
 #
 # Needs only the stable toolchain and Debian's libclang-rt-14-dev (libFuzzer's
 # runtime, pulled in by libclang-dev). The targets are ordinary Rust binaries
@@ -66,10 +69,42 @@ opts() {
 	esac
 }
 
+# Summary of one target's last run, from its log.
+summarize() {
+	log=$1
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+	cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
+	first_rss=$(grep -E '^#[0-9]+.*(INITED|pulse)' "$log" | head -1 | sed -n 's/.* rss: \([0-9]*\)Mb.*/\1/p')
+	echo "execs=${execs:-?} exec/s=${rate:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} rss_mb=${first_rss:-?}->${rss:-?}"
+}
+
+if [ "$MODE" = summary ]; then
+	for t in $TARGETS; do
+		[ -f "$WORK/$t/fuzz.log" ] && echo "$t: $(summarize "$WORK/$t/fuzz.log")"
+	done
+	exit 0
+fi
+
 build || exit 1
 [ "$MODE" = build ] && exit 0
+if [ "$MODE" = smoke ]; then
+	mkdir -p "$WORK"
+	FUZZ_SECONDS=${FUZZ_SECONDS:-10} sh "$0" replay > "$WORK/replay.log" 2>&1
+	rc=$?
+	grep -E '^(PASS|FAIL)' "$WORK/replay.log"
+	replay_passed=$(grep -c '^PASS' "$WORK/replay.log")
+	replay_failed=$(grep -c '^FAIL' "$WORK/replay.log")
+	[ "$rc" -eq 0 ] || [ "$replay_failed" -gt 0 ] || replay_failed=1
+	SECONDS_PER=${FUZZ_SECONDS:-10}
+	MODE=run
+fi
 
-passed=0; failed=0
+passed=${replay_passed:-0}; failed=${replay_failed:-0}
 for t in $TARGETS; do
 	mkdir -p "$WORK/$t/corpus" "$FUZZ/regressions/$t"
 	log=$WORK/$t/fuzz.log
@@ -90,15 +125,7 @@ for t in $TARGETS; do
 	nice "$(bin "$t")" $(opts "$t") -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$WORK/$t/" $limit $dirs > "$log" 2>&1
 	rc=$?
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-	cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
-	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
-	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
-	first_rss=$(grep -E '^#[0-9]+.*(INITED|pulse)' "$log" | head -1 | sed -n 's/.* rss: \([0-9]*\)Mb.*/\1/p')
-	summary="$t: execs=${execs:-?} exec/s=${rate:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} rss_mb=${first_rss:-?}->${rss:-?}"
+	summary="$t: $(summarize "$log")"
 	if [ "$rc" -eq 0 ] && ! grep -qE '^==[0-9]+== ERROR|deadly signal|Timeout|out-of-memory' "$log"; then
 		passed=$((passed + 1)); echo "PASS fuzz/$summary"
 	else
