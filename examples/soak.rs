@@ -59,12 +59,16 @@ struct Config {
     ids_per_worker: usize,
     faults: bool,
     warmup: u64,
+    /// Cache size the model assumes (default: the server's); a larger
+    /// value than the server's makes every eviction a wrong answer, which
+    /// shows that the checks bite.
+    capacity: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: soak -server BIN -client BIN -dir DIR [-seconds N] [-workers N] [-sessions N] \
-         [-ids N] [-faults 0|1] [-warmup SECONDS]"
+         [-ids N] [-faults 0|1] [-warmup SECONDS] [-capacity N]"
     );
     std::process::exit(2);
 }
@@ -80,6 +84,7 @@ fn parse_args() -> Config {
         ids_per_worker: 20,
         faults: false,
         warmup: 0,
+        capacity: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -96,12 +101,16 @@ fn parse_args() -> Config {
             "-ids" => c.ids_per_worker = num() as usize,
             "-faults" => c.faults = num() != 0,
             "-warmup" => c.warmup = num(),
+            "-capacity" => c.capacity = num() as usize,
             _ => usage(),
         }
         i += 2;
     }
     if c.server_bin.as_os_str().is_empty() || c.client_bin.as_os_str().is_empty() || c.dir.as_os_str().is_empty() {
         usage();
+    }
+    if c.capacity == 0 {
+        c.capacity = c.sessions;
     }
     if c.warmup == 0 {
         c.warmup = (c.seconds / 6).clamp(1, 300);
@@ -667,7 +676,9 @@ fn injector(shared: Arc<Shared>, procs: Arc<Mutex<[Managed; 2]>>, seed: u64) {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        let which = rng.below(2) as usize;
+        // Alternately dc_server and dc_client, starting with dc_server.
+        let which =
+            (shared.counters.server_kills.load(SeqCst) + shared.counters.client_kills.load(SeqCst)) as usize % 2;
         let mut p = procs.lock().unwrap();
         let t = now_us(shared.start);
         shared.windows.lock().unwrap().push((t, u64::MAX));
@@ -751,14 +762,18 @@ fn main() {
         counters: Counters::default(),
         live: (0..cfg.workers).map(|_| AtomicUsize::new(0)).collect(),
         last_full: AtomicU64::new(0),
-        capacity: cfg.sessions,
+        capacity: cfg.capacity,
         last_server_kill: AtomicU64::new(0),
         windows: Mutex::new(Vec::new()),
         problems: Mutex::new(Vec::new()),
     });
     let mut threads = Vec::new();
     for w in 0..cfg.workers {
-        let flags = if w % 2 == 0 { Flags::from_bits(Flags::PERSISTENT | Flags::RETRY | Flags::LATE) } else { Flags::default() };
+        let flags = if w % 2 == 0 {
+            Flags::from_bits(Flags::PERSISTENT | Flags::RETRY | Flags::LATE)
+        } else {
+            Flags::default()
+        };
         let client = Client::new(TimedConnector(proxy_sock.clone()), flags).expect("client");
         let worker = Worker {
             idx: w,
@@ -785,7 +800,8 @@ fn main() {
     let mut samples: Vec<Sample> = Vec::new();
     let csv_path = cfg.dir.join("samples.csv");
     let mut csv = std::fs::File::create(&csv_path).expect("samples file");
-    let _ = writeln!(csv, "seconds,server_rss_kb,server_fds,client_rss_kb,client_fds,ops,server_restarts,client_restarts");
+    let _ =
+        writeln!(csv, "seconds,server_rss_kb,server_fds,client_rss_kb,client_fds,ops,server_restarts,client_restarts");
     let end = Instant::now() + Duration::from_secs(cfg.seconds);
     let mut next_sample = Instant::now();
     while Instant::now() < end {
@@ -861,7 +877,13 @@ fn report(cfg: &Config, sh: &Shared, samples: &[Sample]) -> i32 {
     let c = &sh.counters;
     let g = |a: &AtomicU64| a.load(SeqCst);
     let secs = sh.start.elapsed().as_secs_f64();
-    println!("soak: {:.0} s, {} workers, -sessions {}, faults {}", secs, cfg.workers, cfg.sessions, if cfg.faults { "on" } else { "off" });
+    println!(
+        "soak: {:.0} s, {} workers, -sessions {}, faults {}",
+        secs,
+        cfg.workers,
+        cfg.sessions,
+        if cfg.faults { "on" } else { "off" }
+    );
     println!(
         "operations: {} ({:.0}/s): add {} get {} have {} remove {}",
         g(&c.ops),
@@ -913,7 +935,10 @@ fn report(cfg: &Config, sh: &Shared, samples: &[Sample]) -> i32 {
     check(g(&c.ops) > 0 && g(&c.verified_hits) > 0, format!("soak/traffic ({} operations)", g(&c.ops)));
     check(g(&c.wrong) == 0, format!("soak/wrong-answers ({})", g(&c.wrong)));
     check(g(&c.unexpected_failures) == 0, format!("soak/unexpected-failures ({})", g(&c.unexpected_failures)));
-    check(g(&c.timeouts) == 0, format!("soak/no-hang ({} ops hit the {} s timeout)", g(&c.timeouts), OP_TIMEOUT.as_secs()));
+    check(
+        g(&c.timeouts) == 0,
+        format!("soak/no-hang ({} ops hit the {} s timeout)", g(&c.timeouts), OP_TIMEOUT.as_secs()),
+    );
     check(g(&c.unexpected_deaths) == 0, format!("soak/no-unexpected-deaths ({})", g(&c.unexpected_deaths)));
     let problems = sh.problems.lock().unwrap().len();
     check(problems == 0, format!("soak/no-driver-problems ({problems})"));
@@ -927,7 +952,11 @@ fn report(cfg: &Config, sh: &Shared, samples: &[Sample]) -> i32 {
         let fds: Vec<usize> = steady.iter().filter_map(|s| s.fds[i]).collect();
         if rss.len() < 3 || cfg.faults {
             if let (Some(lo), Some(hi)) = (rss.iter().min(), rss.iter().max()) {
-                println!("{name}: RSS {lo}..{hi} kB, descriptors {:?}..{:?} (last incarnation)", fds.iter().min(), fds.iter().max());
+                println!(
+                    "{name}: RSS {lo}..{hi} kB, descriptors {:?}..{:?} (last incarnation)",
+                    fds.iter().min(),
+                    fds.iter().max()
+                );
             }
             continue;
         }
