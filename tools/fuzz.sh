@@ -58,13 +58,16 @@ build() {
 
 bin() { echo "$TARGET_DIR/$TRIPLE/release/$1"; }
 
-# Options per target: input size limit and per-input time limit.
+# Input size limit per target. The distcache targets take up to 40000 bytes
+# (a 32 KiB message is 16 frames, 33008 bytes, and the longest-message check
+# needs one frame more). The escrow targets pay a system call per message,
+# so they take up to 4096 bytes: every header and length check is reached
+# with that; whole 32 KiB entries are covered by the unit and C tests.
 opts() {
 	case $1 in
 	nal_address) echo "-max_len=300" ;;
 	nal_decode) echo "-max_len=512" ;;
-	escrow_client) echo "-max_len=40000" ;;
-	escrow_daemon) echo "-max_len=16384" ;;
+	escrow_client | escrow_daemon) echo "-max_len=4096" ;;
 	*) echo "-max_len=40000" ;;
 	esac
 }
