@@ -18,6 +18,12 @@
 # they link libFuzzer's archive, which provides main(). Overflow checks and
 # debug assertions are on; panics abort, so libFuzzer records them as crashes.
 #
+# Summary fields: execs = inputs run; cov = instrumented edges reached / all
+# instrumented edges in the binary (libFuzzer's "cov"); ft = libFuzzer's
+# features (edges with hit-count buckets, comparisons); rss_mb = resident
+# memory after loading the corpus -> peak (libFuzzer's own RSS check fails a
+# run above -rss_limit_mb).
+#
 # Seeds: fuzz/corpus/<target>/ (committed; made from shared/vectors by
 # tools/fuzz-seeds.py). New inputs found during a run go to
 # fuzz/_work/<target>/corpus (not committed); crashes to fuzz/_work/<target>/.
@@ -83,7 +89,8 @@ summarize() {
 	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
 	first_rss=$(grep -E '^#[0-9]+.*(INITED|pulse)' "$log" | head -1 | sed -n 's/.* rss: \([0-9]*\)Mb.*/\1/p')
-	echo "execs=${execs:-?} exec/s=${rate:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} rss_mb=${first_rss:-?}->${rss:-?}"
+	edges=$(sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' "$log" | head -1)
+	echo "execs=${execs:-?} exec/s=${rate:-?} cov=${cov:-?}/${edges:-?} ft=${ft:-?} corpus=${corp:-?} rss_mb=${first_rss:-?}->${rss:-?}"
 }
 
 if [ "$MODE" = summary ]; then
