@@ -5,6 +5,8 @@
 #   make check                Rust tests + the C conformance suite (+ valgrind)
 #   make demo                 build, install into ./_install and show it working
 #   make bench                benchmark tables (not part of check)
+#   make fuzz                 every fuzz target for FUZZ_SECONDS (default 30) each
+#   make soak                 soak of dc_server + dc_client (SOAK_SECONDS, SOAK_FAULTS)
 
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
@@ -28,7 +30,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: all core libs examples install check deps test-rust test-c demo bench clean
+.PHONY: all core libs examples install check deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -83,7 +85,11 @@ install: all
 	@if [ -d man ]; then install -d $(PREFIX)/share/man/man1 $(PREFIX)/share/man/man8; \
 	  cp -f man/*.1 $(PREFIX)/share/man/man1/ 2>/dev/null; cp -f man/*.8 $(PREFIX)/share/man/man8/ 2>/dev/null; true; fi
 
-check: deps test-rust test-c
+# Seconds per fuzz target in make check (after replaying every committed
+# corpus and regression input once).
+FUZZ_SMOKE_SECONDS ?= 10
+
+check: deps test-rust fuzz-smoke test-c
 
 deps:
 	sh tools/deps.sh
@@ -101,6 +107,15 @@ demo:
 
 bench:
 	sh tools/bench.sh
+
+fuzz:
+	sh tools/fuzz.sh run
+
+fuzz-smoke:
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) sh tools/fuzz.sh smoke
+
+soak:
+	sh tools/soak.sh
 
 clean:
 	$(CARGO) clean

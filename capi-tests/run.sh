@@ -8,8 +8,12 @@
 # program prints PASS/FAIL lines. Then: the ABI prototype unit is compiled
 # as C99 with -Werror and as C++; one program is linked statically against
 # the .a archives; and (unless NO_VALGRIND=1) every program runs again under
-# valgrind memcheck, where any error or leak fails that program. The last
-# line is "N passed, N failed".
+# valgrind memcheck, where any error or leak fails that program; then
+# (unless SANITIZE=0) every program is rebuilt with AddressSanitizer and
+# UndefinedBehaviorSanitizer (-fsanitize=address,undefined, leak detection
+# on, any report fatal) and run again — a separate pass, since valgrind and
+# ASan cannot be combined. SANITIZE=only runs just that pass (with the
+# scenarios skipped). The last line is "N passed, N failed".
 set -u
 PREFIX=${1:?usage: run.sh PREFIX}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,11 +69,16 @@ for src in "$HERE"/abi_*.c; do
 	else cat "$OUT/$name.cxx.err"; note_fail "$name/cxx"; fi
 done
 
+SANITIZE=${SANITIZE:-1}
+if [ "$SANITIZE" = only ]; then NO_VALGRIND=1; fi
+
 # 3. Run them.
-for p in $progs; do run_prog "$p" "$OUT/$p"; done
+if [ "$SANITIZE" != only ]; then
+	for p in $progs; do run_prog "$p" "$OUT/$p"; done
+fi
 
 # 4. One program linked statically against the archives.
-for name in test_nal_buffer; do
+[ "$SANITIZE" = only ] || for name in test_nal_buffer; do
 	[ -f "$HERE/$name.c" ] || continue
 	if ${CC:-cc} $CFLAGS -I"$HERE" -o "$OUT/$name.static" "$HERE/$name.c" $STATIC_LIBS 2> "$OUT/$name.static.build"; then
 		if ldd "$OUT/$name.static" | grep -q 'libnal\|libdistcache_core'; then
@@ -97,10 +106,37 @@ if [ "${NO_VALGRIND:-0}" != 1 ] && command -v valgrind > /dev/null; then
 	done
 fi
 
+# 5b. Every program again, built with ASan + UBSan: any memory error, leak
+#     (LeakSanitizer also sees the library's allocations, which go through
+#     malloc) or undefined behaviour ends the program with a report, which
+#     fails it, as does a failed check.
+if [ "$SANITIZE" != 0 ]; then
+	SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	mkdir -p "$OUT/asan"
+	for src in "$HERE"/test_*.c; do
+		name=$(basename "$src" .c)
+		log=$OUT/asan/$name.log
+		if ! ${CC:-cc} $CFLAGS $SAN_FLAGS -I"$HERE" -o "$OUT/asan/$name" "$src" $LIBS 2> "$OUT/asan/$name.build"; then
+			cat "$OUT/asan/$name.build"; note_fail "asan/$name (does not compile)"; continue
+		fi
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98:${ASAN_OPTIONS:-} \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-} \
+			"$OUT/asan/$name" > "$log" 2> "$log.err"
+		rc=$?
+		if [ "$rc" -eq 0 ] && ! grep -q '^FAIL ' "$log" && ! grep -q 'Sanitizer\|runtime error' "$log.err"; then
+			passed=$((passed + 1)); echo "PASS asan/$name"
+		else
+			note_fail "asan/$name (exit status $rc)"; grep '^FAIL ' "$log"
+			grep -A30 'ERROR\|runtime error' "$log.err" | head -60 | sed 's/^/    /'
+		fi
+	done
+fi
+
 # 6. Scenario scripts (servers, daemons, restarts): each scenario_*.sh gets
 #    PREFIX and a private work directory and prints PASS/FAIL lines.
 for sc in "$HERE"/scenario_*.sh; do
 	[ -f "$sc" ] || continue
+	[ "$SANITIZE" = only ] && break
 	name=$(basename "$sc" .sh)
 	mkdir -p "$OUT/$name.d"
 	run_prog "$name" sh "$sc" "$PREFIX" "$OUT/$name.d"

@@ -13,10 +13,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -278,6 +280,76 @@ static int no_inherited_descriptors_no_zombie(void)
 	close(p[0]);
 	escrow_fini(e);
 	kill_daemon(path);
+	return 1;
+}
+
+/* The auto-started daemon holds nothing of the caller's: whatever the
+ * caller had open (a file, both ends of a pipe, a socket pair, a high
+ * descriptor, with and without close-on-exec), the daemon's descriptor
+ * table is the null device on 0..2 plus sockets only (its listener and the
+ * caller's session), and none of them is one of the caller's objects. */
+static int autostarted_daemon_holds_only_its_own_descriptors(void)
+{
+	const char *path = fresh_path();
+	struct escrow *e = NULL;
+	struct stat mine[6], st;
+	char link[PATH_MAX], name[160];
+	int fds[6], p[2], sp[2], i, sockets = 0, foreign = 0, extra = 0;
+	pid_t pid;
+	DIR *d;
+	struct dirent *ent;
+	struct rlimit lim;
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &lim), 0);
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	fds[0] = p[0];
+	fds[1] = p[1];
+	fds[2] = sp[0];
+	fds[3] = sp[1];
+	snprintf(name, sizeof name, "%s/held-file", dir);
+	fds[4] = open(name, O_CREAT | O_RDWR, 0600);
+	fds[5] = fcntl(fds[4], F_DUPFD_CLOEXEC, 200);
+	CHECK(fds[4] >= 0 && fds[5] >= 200);
+	for (i = 0; i < 6; i++)
+		CHECK_EQ(fstat(fds[i], &mine[i]), 0);
+	CHECK_EQ(escrow_init(path, 0, 4, &e), 0);
+	pid = daemon_pid(path);
+	CHECK(pid > 0);
+	snprintf(name, sizeof name, "/proc/%d/fd", (int)pid);
+	d = opendir(name);
+	CHECK(d != NULL);
+	while ((ent = readdir(d)) != NULL) {
+		int fd = atoi(ent->d_name);
+		ssize_t n;
+		/* Above the limit this process sees lie only descriptors of a
+		 * tool running it (valgrind keeps its own there). */
+		if (ent->d_name[0] == '.' || (rlim_t)fd >= lim.rlim_cur)
+			continue;
+		snprintf(name, sizeof name, "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(name, link, sizeof link - 1);
+		if (n < 0 || stat(name, &st) != 0)
+			continue;
+		link[n] = 0;
+		for (i = 0; i < 6; i++)
+			if (st.st_dev == mine[i].st_dev && st.st_ino == mine[i].st_ino)
+				foreign++;
+		if (fd <= 2 ? strcmp(link, "/dev/null") == 0 : strncmp(link, "socket:", 7) == 0) {
+			sockets += fd > 2;
+		} else {
+			printf("  daemon descriptor %d: %s\n", fd, link);
+			extra++;
+		}
+	}
+	closedir(d);
+	CHECK_EQ(foreign, 0);
+	CHECK_EQ(extra, 0);
+	CHECK(sockets >= 1 && sockets <= 2);
+	escrow_fini(e);
+	kill_daemon(path);
+	for (i = 0; i < 6; i++)
+		close(fds[i]);
+	snprintf(name, sizeof name, "%s/held-file", dir);
+	unlink(name);
 	return 1;
 }
 
@@ -557,6 +629,7 @@ int main(void)
 	RUN(init_stale_socket);
 	RUN(init_from_environment);
 	RUN(no_inherited_descriptors_no_zombie);
+	RUN(autostarted_daemon_holds_only_its_own_descriptors);
 	RUN(add_get_del_tag);
 	RUN(payload_only_and_truncation);
 	RUN(argument_and_range_errors);

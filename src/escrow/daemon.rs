@@ -137,9 +137,22 @@ impl Daemon {
                 return Errno::from_io(&e).negated();
             }
         };
+        self.serve_connection(conn)
+    }
+
+    /// Serves one already connected client until it goes away (what
+    /// [`Daemon::serve_one`] does after accepting). Returns the session's
+    /// final status.
+    pub fn serve_connection(&mut self, conn: OwnedFd) -> i32 {
         let rc = self.session(Channel::new(conn));
         self.log(&format!("Session completed with {rc}."));
         rc
+    }
+
+    /// Drops every entry (closing their descriptors): the state of a
+    /// freshly started daemon with the same number of tags.
+    pub fn clear(&mut self) {
+        self.store = Store::new(self.store.nr_tags()).expect("the tag count was valid at start");
     }
 
     fn session(&mut self, mut chan: Channel) -> i32 {
