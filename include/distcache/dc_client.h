@@ -42,7 +42,7 @@ DC_CTX *DC_CTX_new(const char *target, unsigned int flags);
 void DC_CTX_free(DC_CTX *ctx);
 
 /**
- * Stores a session for `timeout_msecs` ms (any value from 1 up to what
+ * Stores a session for `timeout_msecs` ms (any value from 0 up to what
  * fits in 32 bits is sent; the server refuses more than 7 days). 1 only
  * when the server stored it.
  */

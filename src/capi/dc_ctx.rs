@@ -68,7 +68,7 @@ pub extern "C" fn DC_CTX_free(ctx: *mut DC_CTX) {
     })
 }
 
-/// Stores a session for `timeout_msecs` ms (any value from 1 up to what
+/// Stores a session for `timeout_msecs` ms (any value from 0 up to what
 /// fits in 32 bits is sent; the server refuses more than 7 days). 1 only
 /// when the server stored it.
 #[no_mangle]

@@ -85,7 +85,7 @@ pub enum TxError {
 pub enum Refused {
     /// Empty id or data, or an id longer than 32768 bytes.
     BadArgument,
-    /// Timeout 0 or beyond 32 bits.
+    /// Timeout beyond 32 bits.
     BadTimeout,
     /// The encoded ADD would exceed 32768 bytes.
     TooLarge,
@@ -203,9 +203,9 @@ impl<C: Connector> Client<C> {
         if id.is_empty() || data.is_empty() || id.len() > MAX_SEND_ID_LEN {
             return Err(Refused::BadArgument);
         }
-        if timeout_ms == 0 {
-            return Err(Refused::BadTimeout);
-        }
+        // Any 32-bit timeout is sent, 0 included: the server decides what it
+        // accepts (Apache's stock module passes 0 for some sessions, and a
+        // server with an expiry floor keeps those for the floor).
         let timeout = u32::try_from(timeout_ms).map_err(|_| Refused::BadTimeout)?;
         let payload = encode_add(timeout, id, data).ok_or(Refused::TooLarge)?;
         self.forget_kept();

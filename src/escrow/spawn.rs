@@ -26,6 +26,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 const STATUS_LISTENING: i32 = 0;
 const STATUS_ALREADY_RUNNING: i32 = 1;
+/// How long a start-up waits for the daemon to close the status pipe.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Outcome of a successful [`spawn_daemon`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,7 @@ fn read_status(reader: OwnedFd) -> Result<Started, Errno> {
     }
     let mut f = std::fs::File::from(reader);
     let mut buf = [0u8; 4];
-    match f.read_exact(&mut buf) {
+    let status = match f.read_exact(&mut buf) {
         Ok(()) => match i32::from_ne_bytes(buf) {
             STATUS_LISTENING => Ok(Started::Listening),
             STATUS_ALREADY_RUNNING => Ok(Started::AlreadyRunning),
@@ -95,7 +97,28 @@ fn read_status(reader: OwnedFd) -> Result<Started, Errno> {
             _ => Err(Errno(libc::EPROTO)),
         },
         // The daemon died before reporting.
-        Err(_) => Err(Errno(libc::ECONNREFUSED)),
+        Err(_) => return Err(Errno(libc::ECONNREFUSED)),
+    };
+    wait_for_close(&mut f);
+    status
+}
+
+/// Waits (briefly, bounded) until the daemon has closed its end of the
+/// status pipe, which it does right after reporting (or by exiting): when
+/// `escrow_init` returns, the daemon then holds no descriptor of the start-up
+/// and a daemon that lost a start-up race has gone.
+fn wait_for_close(f: &mut std::fs::File) {
+    let deadline = std::time::Instant::now() + CLOSE_WAIT;
+    let mut buf = [0u8; 16];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || !sys::wait_readable(f.as_fd(), left).unwrap_or(false) {
+            return;
+        }
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
