@@ -66,14 +66,15 @@ bin() { echo "$TARGET_DIR/$TRIPLE/release/$1"; }
 
 # Input size limit per target. The distcache targets take up to 40000 bytes
 # (a 32 KiB message is 16 frames, 33008 bytes, and the longest-message check
-# needs one frame more). The escrow targets pay a system call per message,
-# so they take up to 4096 bytes: every header and length check is reached
-# with that; whole 32 KiB entries are covered by the unit and C tests.
+# needs one frame more). The escrow targets pay several system calls per
+# message and per input, so they take up to 512 bytes (dozens of messages):
+# every header and length check is reached with that; whole 32 KiB entries
+# are covered by the unit and C tests.
 opts() {
 	case $1 in
 	nal_address) echo "-max_len=300" ;;
 	nal_decode) echo "-max_len=512" ;;
-	escrow_client | escrow_daemon) echo "-max_len=4096" ;;
+	escrow_client | escrow_daemon) echo "-max_len=512" ;;
 	*) echo "-max_len=40000" ;;
 	esac
 }

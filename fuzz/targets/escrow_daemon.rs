@@ -1,5 +1,5 @@
 //! The escrow message decoder as escrowd runs it: a client connection
-//! carrying the input bytes (up to 4 KiB), cut into `sendmsg` calls by the
+//! carrying the input bytes (at most 512 bytes in tools/fuzz.sh), cut into `sendmsg` calls by the
 //! mode byte, some of which carry a descriptor (mode bit 7: every third
 //! call; bit 6: every call), is served by a daemon (4 tags) until the client stops
 //! sending (or stops reading: replies that overflow the socket buffer end
