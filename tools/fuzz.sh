@@ -31,6 +31,8 @@
 # replayed by every run. Prints one summary line per target and, last,
 # "N passed, N failed".
 set -u
+# The logs hold raw input bytes (dictionary entries): parse them as bytes.
+export LC_ALL=C
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ=$HERE/fuzz
 WORK=${FUZZ_WORK:-$FUZZ/_work}
@@ -85,7 +87,8 @@ summarize() {
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
 	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+	last=$(grep -aE '^#[0-9]+.*DONE' "$log" | tail -1)
+	[ -n "$last" ] || last=$(grep -aE '^#[0-9]+' "$log" | tail -1)
 	cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
