@@ -31,6 +31,8 @@
 # replayed by every run. Prints one summary line per target and, last,
 # "N passed, N failed".
 set -u
+# The logs hold raw input bytes (dictionary entries): parse them as bytes.
+export LC_ALL=C
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ=$HERE/fuzz
 WORK=${FUZZ_WORK:-$FUZZ/_work}
@@ -66,14 +68,15 @@ bin() { echo "$TARGET_DIR/$TRIPLE/release/$1"; }
 
 # Input size limit per target. The distcache targets take up to 40000 bytes
 # (a 32 KiB message is 16 frames, 33008 bytes, and the longest-message check
-# needs one frame more). The escrow targets pay a system call per message,
-# so they take up to 4096 bytes: every header and length check is reached
-# with that; whole 32 KiB entries are covered by the unit and C tests.
+# needs one frame more). The escrow targets pay several system calls per
+# message and per input, so they take up to 512 bytes (dozens of messages):
+# every header and length check is reached with that; whole 32 KiB entries
+# are covered by the unit and C tests.
 opts() {
 	case $1 in
 	nal_address) echo "-max_len=300" ;;
 	nal_decode) echo "-max_len=512" ;;
-	escrow_client | escrow_daemon) echo "-max_len=4096" ;;
+	escrow_client | escrow_daemon) echo "-max_len=512" ;;
 	*) echo "-max_len=40000" ;;
 	esac
 }
@@ -84,7 +87,8 @@ summarize() {
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
 	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+	last=$(grep -aE '^#[0-9]+.*DONE' "$log" | tail -1)
+	[ -n "$last" ] || last=$(grep -aE '^#[0-9]+' "$log" | tail -1)
 	cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')

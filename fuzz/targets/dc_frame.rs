@@ -3,7 +3,9 @@
 //! through a 4096-byte read buffer in peer-sized reads as a connection
 //! would. Checks: the decoder never stalls on a full frame, every message
 //! is at most 32768 bytes, came from whole frames, and re-encodes to the
-//! consumed bytes (up to the patch level the peer announced).
+//! consumed bytes (up to the patch level the peer announced, and allowing
+//! the one other framing a peer may choose: a payload of whole 2048-byte
+//! frames all marked incomplete, ended by an empty final frame).
 #![no_main]
 
 use distcache_core::protocol::frame::encoded_len;
@@ -42,16 +44,18 @@ fuzz_target!(|data| {
             assert!(payload.len() <= MAX_TOTAL_DATA);
             let mut again = Vec::new();
             encode_message(&mut again, responses, uid, cmd, payload);
-            // A peer may end a payload that is a multiple of 2048 bytes with
-            // an extra empty final frame (valid framing, never produced by
-            // our encoder): compare against that form then.
-            if consumed.len() == encoded_len(payload.len()) + HEADER_LEN && !payload.is_empty() && payload.len() % MSG_MAX_DATA == 0 {
-                let last = again.len() - FRAME;
-                let mut empty_final = again[last..last + HEADER_LEN].to_vec();
-                again[last + 11] = 0;
-                empty_final[12] = 0;
-                empty_final[13] = 0;
-                again.extend_from_slice(&empty_final);
+            if consumed.len() != again.len() {
+                // The one other framing a peer may use: full 2048-byte
+                // frames all marked incomplete, then an empty final frame.
+                assert!(!payload.is_empty() && payload.len() % MSG_MAX_DATA == 0, "framing of {} bytes", payload.len());
+                assert_eq!(consumed.len(), encoded_len(payload.len()) + HEADER_LEN);
+                let last_full = again.len() - FRAME;
+                again[last_full + 11] = 0;
+                let mut tail = again[last_full..last_full + HEADER_LEN].to_vec();
+                tail[11] = 1;
+                tail[12] = 0;
+                tail[13] = 0;
+                again.extend_from_slice(&tail);
             }
             assert_eq!(again.len(), consumed.len());
             for (i, (a, b)) in again.iter().zip(&consumed).enumerate() {

@@ -1,12 +1,13 @@
 //! The escrow message decoder as escrowd runs it: a client connection
-//! carrying the input bytes (up to 4 KiB), cut into `sendmsg` calls by the
-//! mode byte, some of which carry a descriptor (mode bit 7: every third
-//! call; bit 6: every call), is served by a daemon (4 tags) until the client stops
-//! sending (or stops reading: replies that overflow the socket buffer end
-//! the session). Exercised: stream splitting and descriptor attribution
-//! (`Channel`), `Message::decode`, request checks and the entry store.
-//! Checks: the session ends, every reply is a well-formed message, and no
-//! descriptor outlives the run (the store is cleared after each input).
+//! carrying the input bytes (at most 512 in tools/fuzz.sh), cut into
+//! `sendmsg` calls by the mode byte, some of which carry a descriptor (mode
+//! bit 7: every third call; bit 6: every call), is served by a daemon
+//! (4 tags) until the client stops sending (or stops reading: replies that
+//! overflow the socket buffer end the session). Exercised: stream splitting
+//! and descriptor attribution (`Channel`), `Message::decode`, request
+//! checks and the entry store. Checks: the session ends, every reply is a
+//! well-formed message, and no descriptor outlives the run (the store is
+//! cleared after each input).
 #![no_main]
 
 use distcache_core::escrow::daemon::Daemon;
