@@ -508,7 +508,10 @@ run_variant() {
 		done
 		return
 	fi
-	note "$v: dc_server ${floor:+-expiry-floor $floor}${floor:-without floor}$([ -x "$DC_CLIENT_BIN" ] && echo ", dc_client in front"); Apache on 127.0.0.1:$PORT_A and :$PORT_B"
+	label="dc_server without floor"
+	[ -n "$floor" ] && label="dc_server -expiry-floor $floor"
+	[ -x "$DC_CLIENT_BIN" ] && label="$label, dc_client in front"
+	note "$v: $label; Apache on 127.0.0.1:$PORT_A and :$PORT_B"
 	start_dc_server "$R/dc_server.log" $floor || note "dc_server did not create its socket"
 	start_dc_client "$R/dc_client.log" || note "dc_client did not create its socket"
 	write_conf "$R/a" $PORT_A "$module"
