@@ -5,7 +5,9 @@
 #   sh capi-tests/apache/run.sh PREFIX [WORKDIR]
 #
 # PREFIX is an installed tree (make install PREFIX=...): bin/dc_server,
-# bin/dc_client when present, lib/*.so.1, lib/pkgconfig, headers.
+# bin/dc_client, lib/*.so.1, lib/pkgconfig, headers. WORKDIR (default
+# capi-tests/out/apache) keeps the logs, configurations and openssl output.
+# APACHE_TEST_VARIANTS="stock" (or "fixed") runs one variant only.
 #
 # 1. Installs apache2, apache2-dev, openssl, curl (and dpkg-dev) with apt
 #    when missing; fetches Debian's apache2 source package through a
@@ -21,8 +23,19 @@
 # 3. For each variant: dc_server on a unix socket, dc_client in front of it
 #    (Apache talks to dc_client only), and two Apache instances (mpm_event,
 #    same ServerName, self-signed certificate, SSLSessionTickets off,
-#    SSLSessionCache dc:UNIX:<dc_client socket>) on 127.0.0.1; then the
-#    proofs a-g below, each a PASS/FAIL line.
+#    SSLSessionCache dc:UNIX:<dc_client socket>) on 127.0.0.1; then, each a
+#    PASS/FAIL line:
+#      a  both instances serve a page over TLS (curl);
+#      b  a TLS 1.2 session made on A is Reused on B (openssl s_client);
+#      c  dc_server, asked directly through DC_CTX, holds it (same id and
+#         master key);
+#      d  the same as b for TLS 1.3, B to A;
+#      e  8 parallel loops x 50 handshake+resume pairs alternating A and B:
+#         every resume Reused; no child crash in the error logs;
+#      f  dc_server killed: New sessions, both serve, nothing hangs;
+#         dc_server restarted: resumption again;
+#      g  a session resumes 1.5 s after it was made; for the stock module,
+#         the control: without the floor it has expired by then.
 #
 # Must run as root (or with password-less sudo) when packages are missing;
 # as root Apache's children run as www-data. Every process started here is
@@ -335,7 +348,11 @@ PORT_B=${PORTS#* }
 SERVER_SOCK=$T/dc_server.sock
 CLIENT_SOCK=$T/dc_client.sock
 DC_CLIENT_BIN=$PREFIX/bin/dc_client
-[ -x "$DC_CLIENT_BIN" ] || note "no $DC_CLIENT_BIN: Apache talks to dc_server directly"
+if [ -x "$DC_CLIENT_BIN" ]; then
+	ok setup/dc_client_installed
+else
+	bad setup/dc_client_installed "no $DC_CLIENT_BIN: Apache talks to dc_server directly"
+fi
 
 wait_sock() {
 	i=0
@@ -343,13 +360,20 @@ wait_sock() {
 	[ -S "$1" ]
 }
 
+# The socket Apache uses: group www-data, mode 660 (as root; else the
+# children run as this user, who owns it).
+APACHE_SOCK_OPTS="-sockperms 660"
+[ "$(id -u)" -eq 0 ] && APACHE_SOCK_OPTS="-sockgroup www-data -sockperms 660"
+
 # start_dc_server LOG [FLOOR]
 start_dc_server() {
 	rm -f "$SERVER_SOCK"
+	opts=""
+	[ -x "$DC_CLIENT_BIN" ] || opts=$APACHE_SOCK_OPTS
 	if [ -n "${2:-}" ]; then
-		"$PREFIX/bin/dc_server" -listen "UNIX:$SERVER_SOCK" -sockperms 666 -expiry-floor "$2" >> "$1" 2>&1 &
+		"$PREFIX/bin/dc_server" -listen "UNIX:$SERVER_SOCK" $opts -expiry-floor "$2" >> "$1" 2>&1 &
 	else
-		"$PREFIX/bin/dc_server" -listen "UNIX:$SERVER_SOCK" -sockperms 666 >> "$1" 2>&1 &
+		"$PREFIX/bin/dc_server" -listen "UNIX:$SERVER_SOCK" $opts >> "$1" 2>&1 &
 	fi
 	DC_SERVER_PID=$!
 	wait_sock "$SERVER_SOCK"
@@ -359,7 +383,7 @@ start_dc_server() {
 start_dc_client() {
 	if [ -x "$DC_CLIENT_BIN" ]; then
 		rm -f "$CLIENT_SOCK"
-		"$DC_CLIENT_BIN" -listen "UNIX:$CLIENT_SOCK" -server "UNIX:$SERVER_SOCK" -sockperms 666 -retry 1000 >> "$1" 2>&1 &
+		"$DC_CLIENT_BIN" -listen "UNIX:$CLIENT_SOCK" -server "UNIX:$SERVER_SOCK" $APACHE_SOCK_OPTS -retry 1000 >> "$1" 2>&1 &
 		DC_CLIENT_PID=$!
 		CACHE_SOCK=$CLIENT_SOCK
 		wait_sock "$CLIENT_SOCK"
@@ -484,7 +508,10 @@ run_variant() {
 		done
 		return
 	fi
-	note "$v: dc_server ${floor:+-expiry-floor $floor}; Apache on 127.0.0.1:$PORT_A and :$PORT_B"
+	label="dc_server without floor"
+	[ -n "$floor" ] && label="dc_server -expiry-floor $floor"
+	[ -x "$DC_CLIENT_BIN" ] && label="$label, dc_client in front"
+	note "$v: $label; Apache on 127.0.0.1:$PORT_A and :$PORT_B"
 	start_dc_server "$R/dc_server.log" $floor || note "dc_server did not create its socket"
 	start_dc_client "$R/dc_client.log" || note "dc_client did not create its socket"
 	write_conf "$R/a" $PORT_A "$module"

@@ -7,8 +7,11 @@
  *       own for DURATION_MS, pausing PACE_MS between operations. Every
  *       operation is logged as "<start ms since the epoch> <thread> <op>
  *       <1 as expected, 0 not> <duration us>". Prints a summary line,
- *       including the longest oversleep of an idle thread that wakes up
- *       every millisecond: how long the machine left this process waiting.
+ *       including the longest time the machine kept a process of the test
+ *       waiting: the worst oversleep of an idle thread here that wakes up
+ *       every millisecond, or the longest single wait on the run queue of a
+ *       process whose pid is listed in the file $DC_LOAD_WATCH (re-read
+ *       while running; /proc/PID/schedstat).
  *   dc_load probe TARGET TIMEOUT_MS
  *       Exit 0 once a HAVE through TARGET gets a real answer (0 or 1),
  *       1 if none did within TIMEOUT_MS.
@@ -117,19 +120,74 @@ static void *run_worker(void *arg)
 static volatile int running;
 static long long stall_us, stall_at_ms;
 
-/* Sleeps 1 ms at a time and notes the worst oversleep. */
+#define MAX_WATCH 4
+static int watch_pid[MAX_WATCH];
+static long long watch_wait_ns[MAX_WATCH];
+
+static void note_stall(long long us)
+{
+	if (us > stall_us) {
+		stall_us = us;
+		stall_at_ms = now_ms();
+	}
+}
+
+/* Re-reads the pids to watch; a new pid starts from its current total. */
+static void read_watch_list(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int pid, i = 0;
+	if (!f)
+		return;
+	while (i < MAX_WATCH && fscanf(f, "%d", &pid) == 1) {
+		if (watch_pid[i] != pid) {
+			watch_pid[i] = pid;
+			watch_wait_ns[i] = -1;
+		}
+		i++;
+	}
+	for (; i < MAX_WATCH; i++)
+		watch_pid[i] = 0;
+	fclose(f);
+}
+
+/* Run-queue waits of the watched processes since the last look. */
+static void sample_watched(void)
+{
+	char path[64];
+	unsigned long long run_ns, wait_ns;
+	FILE *f;
+	int i;
+	for (i = 0; i < MAX_WATCH; i++) {
+		if (watch_pid[i] <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/schedstat", watch_pid[i]);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fscanf(f, "%llu %llu", &run_ns, &wait_ns) == 2) {
+			if (watch_wait_ns[i] >= 0)
+				note_stall(((long long)wait_ns - watch_wait_ns[i]) / 1000);
+			watch_wait_ns[i] = (long long)wait_ns;
+		}
+		fclose(f);
+	}
+}
+
+/* Sleeps 1 ms at a time and notes the worst oversleep, and the watched
+ * processes' waits. */
 static void *canary(void *arg)
 {
-	long long before, late;
+	const char *file = getenv("DC_LOAD_WATCH");
+	long long before;
+	unsigned long rounds = 0;
 	(void)arg;
 	while (running) {
+		if (file && rounds++ % 50 == 0)
+			read_watch_list(file);
 		before = mono_us();
 		sleep_ms(1);
-		late = mono_us() - before - 1000;
-		if (late > stall_us) {
-			stall_us = late;
-			stall_at_ms = now_ms();
-		}
+		note_stall(mono_us() - before - 1000);
+		sample_watched();
 	}
 	return NULL;
 }
