@@ -14,7 +14,6 @@ use distcache_core::nal::connection::Connection;
 use distcache_core::nal::listener::Listener;
 use distcache_core::nal::selector::{SelectError, Selector};
 use distcache_core::nal::sys;
-use distcache_core::protocol::plug::WriteState;
 use distcache_core::protocol::{Corrupt, Plug};
 use distcache_core::server::{ClientFailure, Server, Step};
 use std::io::{self, Write};
@@ -130,18 +129,27 @@ struct Client {
 
 impl Client {
     /// Sends a fresh response at once instead of waiting for the next
-    /// select to report the socket writable: one round per request. A
-    /// response larger than the send buffer grows it to the 32 KiB
-    /// maximum, so big sessions go out in one write. Whatever the socket
-    /// does not take stays buffered for the normal I/O path (which also
-    /// reports errors).
+    /// select to report the socket writable: one round per request. The
+    /// response goes to the socket straight from the plug when nothing
+    /// older is buffered; whatever the socket does not take moves into the
+    /// send buffer for the normal I/O path (which also reports errors).
     fn push_out(&mut self) {
-        if self.plug.write_state() == WriteState::Queued {
-            self.send.modify(|b| b.set_size(MAX_SEND_BUFFER));
-            self.plug.flush(&self.send);
-        }
         let fd = self.conn.raw_fd();
-        loop {
+        if self.send.with(|b| b.is_empty()) {
+            while !self.plug.queued().is_empty() {
+                match sys::send(fd, self.plug.queued()) {
+                    Ok(n) if n > 0 => self.plug.advance_queued(n),
+                    _ => break,
+                }
+            }
+        }
+        if !self.plug.queued().is_empty() {
+            // Room for the whole rest of the largest response, so the plug
+            // holds nothing back that only a later round would move.
+            self.send.modify(|b| b.set_size(MAX_SEND_BUFFER));
+        }
+        self.plug.flush(&self.send);
+        while !self.send.with(|b| b.is_empty()) {
             let sent = self.send.modify(|b| match sys::send(fd, b.data()) {
                 Ok(n) => {
                     b.consume(n);
@@ -150,7 +158,7 @@ impl Client {
                 Err(_) => 0,
             });
             self.plug.flush(&self.send);
-            if sent == 0 || self.send.with(|b| b.is_empty()) {
+            if sent == 0 {
                 break;
             }
         }
@@ -312,7 +320,7 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
         for i in visit {
             let Some(c) = clients[i].as_mut() else { continue };
             let ok = c.conn.io()
-                && match server.process(&mut c.plug, &c.read, &c.send, now) {
+                && match server.process_deferred(&mut c.plug, &c.read, &c.send, now) {
                     Ok(Step::Answered) => {
                         c.push_out();
                         if c.plug.has_message() {

@@ -99,6 +99,11 @@ impl Cache for BuiltinCache {
         }
     }
 
+    fn peek(&mut self, now: Now, id: &[u8]) -> Option<&[u8]> {
+        self.purge(now);
+        self.by_id.get(id).map(|e| &e.data[..])
+    }
+
     fn remove(&mut self, now: Now, id: &[u8]) -> bool {
         self.purge(now);
         match self.by_id.remove(id) {

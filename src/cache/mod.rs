@@ -57,6 +57,11 @@ pub trait Cache: Send {
     fn add(&mut self, now: Now, timeout_ms: u64, id: &[u8], data: &[u8]) -> bool;
     /// Replaces `out` with the session's data. Ok(false) on a miss.
     fn get(&mut self, now: Now, id: &[u8], out: &mut Vec<u8>) -> Result<bool, CacheFailure>;
+    /// The session's data in place, for caches that can lend it (the
+    /// server then frames it without a copy). None means "use `get`".
+    fn peek(&mut self, _now: Now, _id: &[u8]) -> Option<&[u8]> {
+        None
+    }
     /// Removes a session; false if there was none.
     fn remove(&mut self, now: Now, id: &[u8]) -> bool;
     /// Whether a live session exists.

@@ -12,7 +12,8 @@
 pub mod net;
 
 use crate::protocol::payload::encode_add;
-use crate::protocol::{encode_message, Assembler, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
+use crate::protocol::frame::{frame_payloads, scan_message, Scanned};
+use crate::protocol::{encode_message, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
@@ -108,9 +109,28 @@ struct Persistent<S> {
     pid: u32,
 }
 
+/// A thread's last session: the response frames as received (copied out
+/// of them on demand, so a get copies the data only into the caller's
+/// buffer) and the receive space for the thread's next get.
 struct Kept {
     id: Vec<u8>,
-    data: Vec<u8>,
+    frames: Vec<u8>,
+    used: usize,
+    len: usize,
+}
+
+impl Kept {
+    fn copy_out(&self, out: Option<&mut [u8]>) {
+        let Some(mut out) = out else { return };
+        for piece in frame_payloads(&self.frames[..self.used]) {
+            if out.is_empty() {
+                break;
+            }
+            let n = out.len().min(piece.len());
+            out[..n].copy_from_slice(&piece[..n]);
+            out = &mut out[n..];
+        }
+    }
 }
 
 /// A distcache client (see the module documentation).
@@ -150,12 +170,26 @@ impl<C: Connector> Client<C> {
 
     /// One request/response exchange; returns the response payload.
     pub fn transact(&self, cmd: Cmd, payload: &[u8]) -> TxResult {
+        self.transact_with(cmd, payload, |stream, request, uid, persistent| {
+            exchange(stream, request, uid, cmd, persistent)
+        })
+    }
+
+    /// Sends one request over the connection the flags call for (a fresh
+    /// one, or the persistent one, reconnecting once under RETRY) and
+    /// leaves reading the response to `receive`.
+    fn transact_with<T>(
+        &self,
+        cmd: Cmd,
+        payload: &[u8],
+        mut receive: impl FnMut(&mut C::Stream, &[u8], u32, bool) -> Result<T, TxError>,
+    ) -> Result<T, TxError> {
         let uid = next_uid();
         let mut request = Vec::with_capacity(payload.len() + HEADER_LEN * 16);
         encode_message(&mut request, false, uid, cmd, payload);
         if !self.flags.persistent {
             let mut stream = self.connector.connect().map_err(TxError::Network)?;
-            return exchange(&mut stream, &request, uid, cmd, false);
+            return receive(&mut stream, &request, uid, false);
         }
         let mut p = self.persistent.lock();
         if self.flags.pidcheck {
@@ -168,27 +202,22 @@ impl<C: Connector> Client<C> {
             }
         }
         let had_connection = p.stream.is_some();
-        let result = self.exchange_persistent(&mut p, &request, uid, cmd);
-        match result {
-            Err(TxError::Network(_)) if self.flags.retry && had_connection => {
-                self.exchange_persistent(&mut p, &request, uid, cmd)
+        let mut attempt = || -> Result<T, TxError> {
+            if p.stream.is_none() {
+                p.stream = Some(self.connector.connect().map_err(TxError::Network)?);
             }
+            let r = receive(p.stream.as_mut().expect("connected above"), &request, uid, true);
+            if r.is_err() {
+                // A connection that failed is gone; the next operation (or
+                // the retry) reconnects.
+                p.stream = None;
+            }
+            r
+        };
+        match attempt() {
+            Err(TxError::Network(_)) if self.flags.retry && had_connection => attempt(),
             r => r,
         }
-    }
-
-    fn exchange_persistent(&self, p: &mut Persistent<C::Stream>, request: &[u8], uid: u32, cmd: Cmd) -> TxResult {
-        if p.stream.is_none() {
-            p.stream = Some(self.connector.connect().map_err(TxError::Network)?);
-        }
-        let stream = p.stream.as_mut().expect("connected above");
-        let r = exchange(stream, request, uid, cmd, true);
-        if r.is_err() {
-            // A connection that failed is gone; the next operation (or
-            // the retry) reconnects.
-            p.stream = None;
-        }
-        r
     }
 
     fn forget_kept(&self) {
@@ -235,20 +264,22 @@ impl<C: Connector> Client<C> {
     /// than 5 bytes are status codes, so such sessions read as missing.
     pub fn get(&self, id: &[u8], out: Option<&mut [u8]>) -> Result<GetResult, Refused> {
         check_id(id)?;
-        let result = self.transact(Cmd::Get, id);
         let me = std::thread::current().id();
-        let mut kept = self.kept.lock();
+        // The thread's previous session gives way, its buffer becoming the
+        // receive space.
+        let mut frames = self.kept.lock().remove(&me).map(|k| k.frames).unwrap_or_default();
+        let result = self.transact_with(Cmd::Get, id, |stream, request, uid, persistent| {
+            stream.send_all(request).map_err(TxError::Network)?;
+            receive_frames(stream, &mut frames, uid, Cmd::Get, persistent)
+        });
         match result {
-            Ok(data) if data.len() >= 5 => {
-                copy_out(&data, out);
-                let len = data.len();
-                kept.insert(me, Kept { id: id.to_vec(), data });
-                Ok(GetResult::Found(len))
+            Ok(m) if m.payload_len >= 5 => {
+                let kept = Kept { id: id.to_vec(), frames, used: m.used, len: m.payload_len };
+                kept.copy_out(out);
+                self.kept.lock().insert(me, kept);
+                Ok(GetResult::Found(m.payload_len))
             }
-            r => {
-                kept.remove(&me);
-                Ok(if r.is_ok() { GetResult::Missing } else { GetResult::Failed })
-            }
+            r => Ok(if r.is_ok() { GetResult::Missing } else { GetResult::Failed }),
         }
     }
 
@@ -260,8 +291,8 @@ impl<C: Connector> Client<C> {
         if k.id != id {
             return None;
         }
-        copy_out(&k.data, out);
-        Some(k.data.len())
+        k.copy_out(out);
+        Some(k.len)
     }
 }
 
@@ -273,20 +304,16 @@ fn check_id(id: &[u8]) -> Result<(), Refused> {
     }
 }
 
-fn copy_out(data: &[u8], out: Option<&mut [u8]>) {
-    if let Some(out) = out {
-        let n = out.len().min(data.len());
-        out[..n].copy_from_slice(&data[..n]);
-    }
-}
-
 /// Sends `request` and reads one response with the same uid and command.
 /// `persistent` connections must hold nothing beyond that response.
 pub fn exchange<S: Stream + ?Sized>(stream: &mut S, request: &[u8], uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
     stream.send_all(request).map_err(TxError::Network)?;
     RECV_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
-        receive(stream, &mut buf, uid, cmd, persistent)
+        let m = receive_frames(stream, &mut buf, uid, cmd, persistent)?;
+        let mut payload = Vec::with_capacity(m.payload_len);
+        frame_payloads(&buf[..m.used]).for_each(|piece| payload.extend_from_slice(piece));
+        Ok(payload)
     })
 }
 
@@ -295,32 +322,37 @@ thread_local! {
     static RECV_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn receive<S: Stream + ?Sized>(stream: &mut S, buf: &mut Vec<u8>, uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
-    let size = MAX_TOTAL_DATA + 16 * HEADER_LEN;
-    if buf.len() < size {
-        buf.resize(size, 0);
+/// Room for the longest response: 16 frames.
+const RECV_SPACE: usize = MAX_TOTAL_DATA + 16 * HEADER_LEN;
+
+/// Reads one whole response into the front of `buf` (grown to
+/// [`RECV_SPACE`] once, never shrunk) and checks it in place.
+fn receive_frames<S: Stream + ?Sized>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    uid: u32,
+    cmd: Cmd,
+    persistent: bool,
+) -> Result<Scanned, TxError> {
+    if buf.len() < RECV_SPACE {
+        buf.resize(RECV_SPACE, 0);
     }
-    let mut asm = Assembler::new(true);
     let mut have = 0;
     loop {
+        if have == buf.len() {
+            return Err(TxError::Protocol); // longer than any response
+        }
         let n = stream.recv(&mut buf[have..]).map_err(TxError::Network)?;
         if n == 0 {
             return Err(TxError::Network(io::ErrorKind::UnexpectedEof.into()));
         }
         have += n;
-        let used = asm.feed(&buf[..have]).map_err(|_| TxError::Protocol)?;
-        if asm.is_complete() {
-            if persistent && used != have {
+        if let Some(m) = scan_message(&buf[..have], true).map_err(|_| TxError::Protocol)? {
+            if (persistent && m.used != have) || m.uid != uid || m.cmd != cmd || m.payload_len == 0 {
                 return Err(TxError::Protocol);
             }
-            let (r_uid, r_cmd, payload) = asm.into_message().expect("complete");
-            if r_uid != uid || r_cmd != cmd || payload.is_empty() {
-                return Err(TxError::Protocol);
-            }
-            return Ok(payload);
+            return Ok(m);
         }
-        buf.copy_within(used..have, 0);
-        have -= used;
     }
 }
 

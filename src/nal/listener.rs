@@ -288,6 +288,16 @@ impl Listener {
         }
     }
 
+    /// Changes the accept queue of a socket listener. libnal's listeners
+    /// keep the originals' 511; the tools raise it for bursts of thousands
+    /// of connecting clients.
+    pub fn set_backlog(&self, backlog: i32) -> bool {
+        match self.state.as_ref() {
+            Some(State::Socket { fd, .. }) => sys::set_backlog(fd, backlog).is_ok(),
+            _ => false,
+        }
+    }
+
     /// Changes the owner/group of a unix socket file. Both None: no change.
     pub fn set_fs_owner(&self, owner: Option<&str>, group: Option<&str>) -> bool {
         let Some(path) = self.unix_path() else {

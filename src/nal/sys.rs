@@ -135,6 +135,15 @@ pub fn bind_listen(fd: &OwnedFd, addr: &RawSockAddr) -> io::Result<()> {
     Ok(())
 }
 
+/// Changes the accept queue length of a listening socket (the kernel caps
+/// it at net.core.somaxconn).
+pub fn set_backlog(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain system call on a descriptor we own; on a listening
+    // socket listen() only changes the backlog.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
 /// Starts a connect; Ok(true) when it completed at once, Ok(false) while in
 /// progress.
 pub fn connect(fd: &OwnedFd, addr: &RawSockAddr) -> io::Result<bool> {

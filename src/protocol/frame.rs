@@ -174,6 +174,71 @@ fn check_header(
     }))
 }
 
+/// Capacity a reused message buffer may keep when emptied.
+pub const KEEP_CAPACITY: usize = 4096;
+
+/// Empties `v`, freeing its allocation when it is larger than
+/// [`KEEP_CAPACITY`] (the allocator hands the same warm block to the next
+/// large message, whichever connection it is for).
+pub fn release_large(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP_CAPACITY {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}
+
+/// A complete message found in place by [`scan_message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scanned {
+    /// Bytes of the message's frames at the front of the input.
+    pub used: usize,
+    pub uid: u32,
+    pub cmd: Cmd,
+    /// Payload bytes over all frames.
+    pub payload_len: usize,
+}
+
+/// Checks the frames at the front of `input` without copying them:
+/// Some once a whole message is there, None while bytes are missing, Err
+/// on the same corruption [`Assembler`] reports. With
+/// [`frame_payloads`] this reads a message without reassembling it.
+pub fn scan_message(input: &[u8], expect_response: bool) -> Result<Option<Scanned>, Corrupt> {
+    let (mut used, mut payload_len, mut first) = (0, 0, None);
+    loop {
+        let rest = &input[used..];
+        let header = match check_header(rest, expect_response, first, payload_len)? {
+            Some(h) => h,
+            None => return Ok(None),
+        };
+        let frame_len = HEADER_LEN + header.data_len as usize;
+        if rest.len() < frame_len {
+            return Ok(None);
+        }
+        first.get_or_insert((header.uid, header.cmd.operation()));
+        payload_len += header.data_len as usize;
+        used += frame_len;
+        if header.complete {
+            return Ok(Some(Scanned { used, uid: header.uid, cmd: header.cmd, payload_len }));
+        }
+    }
+}
+
+/// The payload pieces of the frames in `frames` (a message checked by
+/// [`scan_message`]), in order.
+pub fn frame_payloads(mut frames: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if frames.len() < HEADER_LEN {
+            return None;
+        }
+        let len = u16::from_be_bytes([frames[12], frames[13]]) as usize;
+        let end = (HEADER_LEN + len).min(frames.len());
+        let piece = &frames[HEADER_LEN..end];
+        frames = &frames[end..];
+        Some(piece)
+    })
+}
+
 /// Reassembles one message at a time from a byte stream.
 ///
 /// [`Assembler::feed`] takes whole frames from the front of its input and
@@ -216,6 +281,11 @@ impl Assembler {
             }
             if self.first.is_none() {
                 self.first = Some((header.uid, header.cmd.operation()));
+                if !header.complete {
+                    // A message of several frames: room for the longest one
+                    // at once instead of growing (and copying) frame by frame.
+                    self.payload.reserve(MAX_TOTAL_DATA);
+                }
             }
             self.payload.extend_from_slice(&rest[HEADER_LEN..frame_len]);
             self.complete = header.complete;
@@ -251,10 +321,12 @@ impl Assembler {
         Some((uid, Cmd::from_operation(op)?, self.payload))
     }
 
-    /// Forgets the current message (complete or partial).
+    /// Forgets the current message (complete or partial). Room taken by
+    /// a large message is given back, so that a server with thousands of
+    /// clients does not hold 32 KiB for each that once sent one.
     pub fn reset(&mut self) {
         self.first = None;
-        self.payload.clear();
+        release_large(&mut self.payload);
         self.complete = false;
     }
 }
@@ -276,6 +348,26 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn scan_agrees_with_the_assembler() {
+        for len in [1usize, 100, 2048, 2049, 30720, 32768] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut bytes = frames(77, Cmd::Get, &payload, true);
+            let whole = bytes.len();
+            bytes.extend_from_slice(&frames(78, Cmd::Have, b"x", true));
+            for cut in [0, 1, HEADER_LEN, whole - 1] {
+                assert_eq!(scan_message(&bytes[..cut], true), Ok(None), "len {len} cut {cut}");
+            }
+            let s = scan_message(&bytes, true).unwrap().unwrap();
+            assert_eq!(s, Scanned { used: whole, uid: 77, cmd: Cmd::Get, payload_len: len });
+            assert_eq!(frame_payloads(&bytes[..whole]).collect::<Vec<_>>().concat(), payload);
+            assert_eq!(scan_message(&bytes, false), Err(Corrupt::WrongDirection));
+        }
+        let mut mixed = frames(1, Cmd::Get, &[0; 3000], true);
+        mixed[2062 + 5..2062 + 9].copy_from_slice(&2u32.to_be_bytes());
+        assert_eq!(scan_message(&mixed, true), Err(Corrupt::Mismatch));
     }
 
     #[test]

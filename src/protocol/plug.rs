@@ -10,7 +10,7 @@
 //! → **queued** ([`Plug::commit`]; frames move into the send buffer as room
 //! allows) → idle once every byte is in the send buffer.
 
-use super::frame::{encode_message, Assembler, Corrupt};
+use super::frame::{encode_message, release_large, Assembler, Corrupt};
 use super::{Cmd, MAX_TOTAL_DATA};
 use crate::nal::buffer::SharedBuffer;
 
@@ -114,7 +114,7 @@ impl Plug {
         let rest = &self.pending[self.pending_pos..];
         self.pending_pos += send.modify(|b| b.write(rest));
         if self.pending_pos == self.pending.len() {
-            self.pending.clear();
+            release_large(&mut self.pending);
             self.pending_pos = 0;
             self.write_state = WriteState::Idle;
         }
@@ -193,10 +193,49 @@ impl Plug {
         self.pending.clear();
         self.pending_pos = 0;
         encode_message(&mut self.pending, !self.to_server, self.out_uid, self.out_cmd, &self.out_payload);
-        self.out_payload.clear();
+        release_large(&mut self.out_payload);
         self.write_state = WriteState::Queued;
         self.flush(send);
         true
+    }
+
+    /// `write` and `commit` in one step for a message whose payload is
+    /// already whole: the frames are encoded straight from `data` (no copy
+    /// into the open message) and stay queued in the plug, so the caller
+    /// may send them from [`Plug::queued`] before [`Plug::flush`] moves
+    /// the rest into the send buffer. False unless the write side is idle.
+    pub fn queue(&mut self, uid: u32, cmd: Cmd, data: &[u8]) -> bool {
+        if data.len() > MAX_TOTAL_DATA || self.write_state != WriteState::Idle {
+            return false;
+        }
+        self.pending.clear();
+        self.pending_pos = 0;
+        encode_message(&mut self.pending, !self.to_server, uid, cmd, data);
+        self.write_state = WriteState::Queued;
+        true
+    }
+
+    /// Queued bytes not yet moved into a send buffer.
+    pub fn queued(&self) -> &[u8] {
+        if self.write_state == WriteState::Queued {
+            &self.pending[self.pending_pos..]
+        } else {
+            &[]
+        }
+    }
+
+    /// Marks `n` bytes from the front of [`Plug::queued`] as delivered
+    /// (the caller wrote them to the socket itself).
+    pub fn advance_queued(&mut self, n: usize) {
+        if self.write_state != WriteState::Queued {
+            return;
+        }
+        self.pending_pos = (self.pending_pos + n).min(self.pending.len());
+        if self.pending_pos == self.pending.len() {
+            release_large(&mut self.pending);
+            self.pending_pos = 0;
+            self.write_state = WriteState::Idle;
+        }
     }
 
     /// Drops the open message.
@@ -278,6 +317,28 @@ mod tests {
         let mut expect = Vec::new();
         encode_message(&mut expect, true, 6, Cmd::Get, &data);
         assert_eq!(out, expect);
+    }
+
+    #[test]
+    fn queue_sends_from_the_plug_then_flushes_the_rest() {
+        let (_, send) = bufs(16);
+        let mut p = Plug::new(false);
+        assert!(p.queue(9, Cmd::Get, &[5; 30]));
+        assert!(!p.queue(9, Cmd::Get, b"x"), "one message at a time");
+        let mut expect = Vec::new();
+        encode_message(&mut expect, true, 9, Cmd::Get, &[5; 30]);
+        assert_eq!(p.queued(), &expect[..]);
+        p.advance_queued(20);
+        assert_eq!(p.queued(), &expect[20..]);
+        p.flush(&send);
+        assert_eq!(take_all(&send), expect[20..36].to_vec());
+        p.flush(&send);
+        assert_eq!(take_all(&send), expect[36..].to_vec());
+        assert_eq!(p.write_state(), WriteState::Idle);
+        assert!(p.queued().is_empty());
+        assert!(p.queue(10, Cmd::Have, b"\0"));
+        p.advance_queued(usize::MAX);
+        assert_eq!(p.write_state(), WriteState::Idle);
     }
 
     #[test]

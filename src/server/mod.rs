@@ -124,12 +124,38 @@ impl Server {
         send: &SharedBuffer,
         now: Now,
     ) -> Result<Step, ClientFailure> {
+        let step = self.process_deferred(plug, read, send, now)?;
+        plug.flush(send);
+        Ok(step)
+    }
+
+    /// [`Server::process`], except that a new response stays queued in
+    /// the plug: the caller writes it to the socket from [`Plug::queued`]
+    /// and flushes what is left into `send` (one copy fewer per response).
+    pub fn process_deferred(
+        &mut self,
+        plug: &mut Plug,
+        read: &SharedBuffer,
+        send: &SharedBuffer,
+        now: Now,
+    ) -> Result<Step, ClientFailure> {
         plug.process(read, send).map_err(ClientFailure::Corrupt)?;
         if !plug.has_message() {
             return Ok(Step::Idle);
         }
         if plug.write_state() != WriteState::Idle {
             return Ok(Step::Blocked);
+        }
+        let (uid, cmd, payload) = plug.read(true).expect("a message is waiting");
+        if cmd == Cmd::Get {
+            // A hit is framed straight from the cache's own copy.
+            if let Some(data) = self.cache.peek(now, payload) {
+                if !data.is_empty() && data.len() <= MAX_TOTAL_DATA {
+                    let queued = plug.queue(uid, cmd, data);
+                    debug_assert!(queued);
+                    return self.answered(plug, read);
+                }
+            }
         }
         let mut reply = std::mem::take(&mut self.reply);
         let (uid, cmd, payload) = plug.read(true).expect("a message is waiting");
@@ -139,9 +165,14 @@ impl Server {
             plug.discard_output();
             return Err(e);
         }
-        let queued = plug.write(false, uid, cmd, &reply) && plug.commit(send);
+        let queued = plug.queue(uid, cmd, &reply);
         debug_assert!(queued);
         self.reply = reply;
+        self.answered(plug, read)
+    }
+
+    /// Counts the answered request and moves on to the next one.
+    fn answered(&mut self, plug: &mut Plug, read: &SharedBuffer) -> Result<Step, ClientFailure> {
         self.operations += 1;
         if !plug.consume(read) {
             return Err(ClientFailure::Corrupt(plug.corruption().expect("consume failed on corruption")));

@@ -82,6 +82,10 @@ pub fn become_user(name: &str) -> bool {
 /// Applies `-sockowner`/`-sockgroup`/`-sockperms` to a unix listener;
 /// failures are warnings only.
 pub fn apply_socket_options(listener: &Listener, owner: Option<&str>, group: Option<&str>, perms: Option<&str>) {
+    // Thousands of clients may connect at once (per-operation connections):
+    // a longer accept queue than libnal's 511 keeps TCP clients from
+    // waiting out a dropped SYN. Not possible for FD: listeners.
+    listener.set_backlog(TOOL_BACKLOG);
     if (owner.is_some() || group.is_some()) && !listener.set_fs_owner(owner, group) {
         eprintln!(
             "Warning, can't set socket ownership to user '{}' and group '{}', continuing anyway",
@@ -95,6 +99,10 @@ pub fn apply_socket_options(listener: &Listener, owner: Option<&str>, group: Opt
         }
     }
 }
+
+/// Accept queue of the tools' listeners (the kernel caps it at
+/// net.core.somaxconn).
+const TOOL_BACKLOG: i32 = 4096;
 
 /// The pid file: the decimal pid, no trailing newline.
 pub fn write_pidfile(path: &str) -> bool {
