@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 const BUFFER_SIZE: u32 = 4096;
 /// Send buffers grow to this for responses that do not fit.
 const MAX_SEND_BUFFER: usize = 32768;
+/// Read buffers grow to this (libnal's largest buffer) while a request of
+/// several frames arrives.
+const MAX_READ_BUFFER: usize = distcache_core::nal::MAX_BUFFER_SIZE;
 const DEFAULT_SESSIONS: usize = 512;
 const MAX_SESSIONS: usize = 60000;
 const MAX_PROGRESS: u64 = 1_000_000;
@@ -161,6 +164,16 @@ impl Client {
             if sent == 0 {
                 break;
             }
+        }
+    }
+
+    /// A client that sends a request of several frames gets room for the
+    /// whole of it, so that such requests arrive in one or two reads
+    /// rather than 2-4 KiB at a time. The buffer keeps that size (growing
+    /// and shrinking it per request would clear 32 KiB each time).
+    fn fit_read_buffer(&mut self) {
+        if self.plug.mid_message() && self.read.with(|b| b.size()) < MAX_READ_BUFFER {
+            self.read.modify(|b| b.set_size(MAX_READ_BUFFER));
         }
     }
 }
@@ -326,9 +339,13 @@ fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress:
                         if c.plug.has_message() {
                             pending.push(i);
                         }
+                        c.fit_read_buffer();
                         true
                     }
-                    Ok(_) => true,
+                    Ok(_) => {
+                        c.fit_read_buffer();
+                        true
+                    }
                     Err(ClientFailure::Corrupt(Corrupt::Version(level))) => {
                         if reported_versions < 10 {
                             reported_versions += 1;

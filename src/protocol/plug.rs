@@ -138,6 +138,12 @@ impl Plug {
         self.asm.message()
     }
 
+    /// Whether part of a message of several frames has been taken (the
+    /// rest is still to come).
+    pub fn mid_message(&self) -> bool {
+        self.read_state == ReadState::Idle && !self.asm.is_idle()
+    }
+
     /// Whether a whole message is waiting to be read (full or open).
     pub fn has_message(&self) -> bool {
         self.read_state != ReadState::Idle
