@@ -133,6 +133,35 @@ static pid_t start_dc_server(const char *listen, const char *sessions)
 	return pid;
 }
 
+/* A dc_server on a free 127.0.0.1 port below the ephemeral range (the
+ * per-operation rows leave thousands of client ports in use there):
+ * tries ports from *port on until one accepts a connection. */
+static pid_t start_tcp_server(int *port, char *target, size_t target_len)
+{
+	int tries;
+	for (tries = 0; tries < 20; tries++, (*port)++) {
+		struct sockaddr_in in;
+		pid_t pid;
+		int fd, up;
+		snprintf(target, target_len, "IP:127.0.0.1:%d", *port);
+		pid = start_dc_server(target, "60000");
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		in.sin_port = htons((unsigned short)*port);
+		in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		up = fd >= 0 && connect(fd, (struct sockaddr *)&in, sizeof(in)) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (up && waitpid(pid, NULL, WNOHANG) == 0)
+			return pid;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	fprintf(stderr, "dc_bench: no free TCP port for dc_server\n");
+	exit(2);
+}
+
 static void stop(pid_t pid)
 {
 	int st;
@@ -658,7 +687,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < (int)sizeof(payload); i++)
 		payload[i] = (unsigned char)(i * 31 + 7);
 
-	port = 20000 + getpid() % 20000;
+	port = 10000 + getpid() % 20000;
 	nplaces = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 3 : 2;
 
 	/* One client: raw baselines and GET round trips measured alternately,
@@ -668,9 +697,9 @@ int main(int argc, char **argv)
 		server_cpu = places[pl].server;
 		pin_self(places[pl].client);
 		snprintf(unix_target, sizeof(unix_target), "UNIX:%s/one%d.sock", dir, pl);
-		snprintf(tcp_target, sizeof(tcp_target), "IP:127.0.0.1:%d", port + 1 + pl);
 		unix_srv = start_dc_server(unix_target, "60000");
-		tcp_srv = start_dc_server(tcp_target, "60000");
+		port++;
+		tcp_srv = start_tcp_server(&port, tcp_target, sizeof(tcp_target));
 		printf("### One client, GET round trip: %s (p50; median of %d alternating runs)\n\n", places[pl].name, RUNS);
 		printf("| transport | size | raw ping-pong | persistent GET | ratio | raw connect+pp+close | per-operation GET | ratio |\n");
 		printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -709,9 +738,9 @@ int main(int argc, char **argv)
 	printf("(raw ping-pong: a socketpair for unix, a 127.0.0.1 connection for TCP; each moves the bytes of one GET exchange)\n");
 
 	snprintf(unix_target, sizeof(unix_target), "UNIX:%s/dc.sock", dir);
-	snprintf(tcp_target, sizeof(tcp_target), "IP:127.0.0.1:%d", port);
 	unix_srv = start_dc_server(unix_target, "60000");
-	tcp_srv = start_dc_server(tcp_target, "60000");
+	port++;
+	tcp_srv = start_tcp_server(&port, tcp_target, sizeof(tcp_target));
 	memset(&un_sa, 0, sizeof(un_sa));
 	un_sa.sun_family = AF_UNIX;
 	snprintf(un_sa.sun_path, sizeof(un_sa.sun_path), "%s/dc.sock", dir);
