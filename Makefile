@@ -87,7 +87,7 @@ install: all
 
 # Seconds per fuzz target in make check (after replaying every committed
 # corpus and regression input once).
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 30
 
 check: deps test-rust fuzz-smoke test-c
 

@@ -8,7 +8,7 @@
 #   sh tools/fuzz.sh replay                run every committed corpus and
 #                                          regression input once (no fuzzing)
 #   sh tools/fuzz.sh smoke                 replay, then every target for
-#                                          FUZZ_SECONDS (default 10): make check
+#                                          FUZZ_SECONDS (default 30): make check
 #   sh tools/fuzz.sh summary               the summary lines of the last runs
 #
 # Needs only the stable toolchain and Debian's libclang-rt-14-dev (libFuzzer's
@@ -108,13 +108,13 @@ build || exit 1
 [ "$MODE" = build ] && exit 0
 if [ "$MODE" = smoke ]; then
 	mkdir -p "$WORK"
-	FUZZ_SECONDS=${FUZZ_SECONDS:-10} sh "$0" replay > "$WORK/replay.log" 2>&1
+	FUZZ_SECONDS=${FUZZ_SECONDS:-30} sh "$0" replay > "$WORK/replay.log" 2>&1
 	rc=$?
 	grep -E '^(PASS|FAIL)' "$WORK/replay.log"
 	replay_passed=$(grep -c '^PASS' "$WORK/replay.log")
 	replay_failed=$(grep -c '^FAIL' "$WORK/replay.log")
 	[ "$rc" -eq 0 ] || [ "$replay_failed" -gt 0 ] || replay_failed=1
-	SECONDS_PER=${FUZZ_SECONDS:-10}
+	SECONDS_PER=${FUZZ_SECONDS:-30}
 	MODE=run
 fi
 
