@@ -11,8 +11,8 @@
 
 pub mod net;
 
-use crate::protocol::payload::encode_add;
 use crate::protocol::frame::{frame_payloads, scan_message, Scanned};
+use crate::protocol::payload::encode_add;
 use crate::protocol::{encode_message, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
 use parking_lot::Mutex;
 use std::collections::HashMap;
