@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <distcache/dc_client.h>
+#include "bench_util.h"
 
 static double row_secs = 0.4;
 /* alternating runs of each one-client measurement */
@@ -75,45 +76,6 @@ static double proc_cpu_s(pid_t pid)
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* ---------- latency collection ---------- */
-typedef struct {
-	double *v;
-	size_t n, cap;
-} lat_t;
-
-static void lat_add(lat_t *l, double x)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 1024;
-		l->v = realloc(l->v, l->cap * sizeof(double));
-	}
-	l->v[l->n++] = x;
-}
-
-static void lat_pct(lat_t *l, double *p50, double *p99)
-{
-	if (!l->n) {
-		*p50 = *p99 = 0;
-		return;
-	}
-	qsort(l->v, l->n, sizeof(double), cmp_d);
-	*p50 = l->v[l->n / 2];
-	*p99 = l->v[(size_t)(l->n * 0.99)];
 }
 
 /* ---------- servers ---------- */
@@ -160,15 +122,6 @@ static pid_t start_tcp_server(int *port, char *target, size_t target_len)
 	}
 	fprintf(stderr, "dc_bench: no free TCP port for dc_server\n");
 	exit(2);
-}
-
-static void stop(pid_t pid)
-{
-	int st;
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
 }
 
 /* ---------- DC_CTX rows ---------- */

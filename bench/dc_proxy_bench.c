@@ -24,46 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <distcache/dc_client.h>
+#include "bench_util.h"
 
 #define SESSION_LEN 100
 #define RUNS 3
 
 static double row_secs = 0.5;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct samples {
-	double *v;
-	size_t n, cap;
-};
-
-static void add_sample(struct samples *s, double x)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 4096;
-		s->v = realloc(s->v, s->cap * sizeof(double));
-	}
-	s->v[s->n++] = x;
-}
-
-static double percentile(struct samples *s, double p)
-{
-	if (!s->n)
-		return 0;
-	qsort(s->v, s->n, sizeof(double), cmp_d);
-	return s->v[(size_t)((s->n - 1) * p)];
-}
 
 /* Starts a tool with stdout/stderr on the null device. */
 static pid_t spawn(char *const argv[])
@@ -79,15 +45,6 @@ static pid_t spawn(char *const argv[])
 		_exit(127);
 	}
 	return pid;
-}
-
-static void stop(pid_t pid)
-{
-	int st;
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
 }
 
 static int wait_for(const char *path)
@@ -107,7 +64,7 @@ struct worker {
 	unsigned int flags;
 	int id;
 	double deadline;
-	struct samples lat;
+	lat_t lat;
 	long ops, fails;
 	pthread_barrier_t *start;
 	volatile double *shared_deadline;
@@ -141,9 +98,9 @@ static void *work(void *arg)
 		if (DC_CTX_remove_session(ctx, id, (unsigned int)n) != 1)
 			w->fails++;
 		t3 = now_s();
-		add_sample(&w->lat, t1 - t0);
-		add_sample(&w->lat, t2 - t1);
-		add_sample(&w->lat, t3 - t2);
+		lat_add(&w->lat, t1 - t0);
+		lat_add(&w->lat, t2 - t1);
+		lat_add(&w->lat, t3 - t2);
 		w->ops += 3;
 	}
 	DC_CTX_free(ctx);
@@ -162,7 +119,7 @@ static struct result run(const char *target, unsigned int flags, int clients)
 	struct worker *w = calloc((size_t)clients, sizeof(*w));
 	pthread_barrier_t start;
 	pthread_attr_t attr;
-	struct samples all = { 0 };
+	lat_t all = { 0 };
 	struct result r = { 0 };
 	volatile double deadline = 0;
 	double t0, t1;
@@ -191,12 +148,11 @@ static struct result run(const char *target, unsigned int flags, int clients)
 		ops += w[i].ops;
 		r.fails += w[i].fails;
 		for (k = 0; k < w[i].lat.n; k++)
-			add_sample(&all, w[i].lat.v[k]);
+			lat_add(&all, w[i].lat.v[k]);
 		free(w[i].lat.v);
 	}
 	r.ops_s = ops / (t1 - t0);
-	r.p50 = percentile(&all, 0.5);
-	r.p99 = percentile(&all, 0.99);
+	lat_pct(&all, &r.p50, &r.p99);
 	free(all.v);
 	free(th);
 	free(w);

@@ -1,0 +1,61 @@
+/* Helpers shared by the distcache benchmarks: clock, latency samples,
+ * stopping a started server. Header-only; each program includes it once. */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* latency samples in seconds */
+typedef struct {
+	double *v;
+	size_t n, cap;
+} lat_t;
+
+static void lat_add(lat_t *l, double x)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 1024;
+		l->v = realloc(l->v, l->cap * sizeof(double));
+	}
+	l->v[l->n++] = x;
+}
+
+/* p50 and p99 (0 without samples); sorts the samples */
+static void lat_pct(lat_t *l, double *p50, double *p99)
+{
+	if (!l->n) {
+		*p50 = *p99 = 0;
+		return;
+	}
+	qsort(l->v, l->n, sizeof(double), cmp_d);
+	*p50 = l->v[l->n / 2];
+	*p99 = l->v[(size_t)(l->n * 0.99)];
+}
+
+static void stop(pid_t pid)
+{
+	int st;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+}
+
+#endif
