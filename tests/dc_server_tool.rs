@@ -138,3 +138,54 @@ fn client_library_against_server() {
         }
     }
 }
+
+#[test]
+fn a_client_that_reads_late_gets_every_answer_in_order() {
+    let srv = ServerProc::start("late", &[]);
+    let target = srv.target();
+    let client = Client::new(NetConnector::new(target.as_bytes()).unwrap(), Flags::from_bits(0)).unwrap();
+    let data: Vec<u8> = (0..30000u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(client.add(b"late", &data, 60_000), Ok(true));
+    // 300 GETs of 30,000 bytes sent without reading: 9 MB of answers, far
+    // more than the socket holds, so the server must hold back and wait.
+    let mut requests = Vec::new();
+    for uid in 0..300u32 {
+        distcache_core::protocol::encode_message(
+            &mut requests,
+            false,
+            uid,
+            distcache_core::protocol::Cmd::Get,
+            b"late",
+        );
+    }
+    let mut late = UnixStream::connect(srv.sock()).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut writer = late.try_clone().unwrap();
+    let sending = std::thread::spawn(move || writer.write_all(&requests));
+    std::thread::sleep(Duration::from_millis(300));
+    // meanwhile everybody else is served
+    for i in 0..20u32 {
+        assert_eq!(client.has(b"late"), Ok(1), "round {i}");
+    }
+    for uid in 0..300u32 {
+        let mut expect = Vec::new();
+        distcache_core::protocol::encode_message(&mut expect, true, uid, distcache_core::protocol::Cmd::Get, &data);
+        assert_eq!(read_n(&mut late, expect.len()), expect, "answer {uid}");
+    }
+    sending.join().unwrap().unwrap();
+}
+
+#[test]
+fn answers_before_a_bad_request_are_sent_then_the_client_is_closed() {
+    let srv = ServerProc::start("bad-after-good", &[]);
+    let all = recorded();
+    let (_, have_req, have_resp) = &all[9]; // have_miss
+    let mut s = UnixStream::connect(srv.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut bytes = have_req.clone();
+    bytes.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
+    s.write_all(&bytes).unwrap();
+    assert_eq!(&read_n(&mut s, have_resp.len()), have_resp);
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "then closed");
+}

@@ -9,24 +9,15 @@ mod common;
 
 use distcache_core::cache::{BuiltinCache, Now};
 use distcache_core::nal::address::Address;
-use distcache_core::nal::buffer::SharedBuffer;
-use distcache_core::nal::connection::Connection;
 use distcache_core::nal::listener::Listener;
-use distcache_core::nal::selector::{SelectError, Selector};
-use distcache_core::nal::sys;
-use distcache_core::protocol::{Corrupt, Plug};
-use distcache_core::server::{ClientFailure, Server, Step};
+use distcache_core::protocol::Corrupt;
+use distcache_core::server::event_loop::{self, Hooks};
+use distcache_core::server::{ClientFailure, Server};
 use std::io::{self, Write};
 use std::process::exit;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BUFFER_SIZE: u32 = 4096;
-/// Send buffers grow to this for responses that do not fit.
-const MAX_SEND_BUFFER: usize = 32768;
-/// Read buffers grow to this (libnal's largest buffer) while a request of
-/// several frames arrives.
-const MAX_READ_BUFFER: usize = distcache_core::nal::MAX_BUFFER_SIZE;
 const DEFAULT_SESSIONS: usize = 512;
 const MAX_SESSIONS: usize = 60000;
 const MAX_PROGRESS: u64 = 1_000_000;
@@ -122,75 +113,49 @@ fn parse_args() -> Options {
     o
 }
 
-/// One connected client.
-struct Client {
-    conn: Connection,
-    plug: Plug,
-    read: Arc<SharedBuffer>,
-    send: Arc<SharedBuffer>,
-}
-
-impl Client {
-    /// Sends a fresh response at once instead of waiting for the next
-    /// select to report the socket writable: one round per request. The
-    /// response goes to the socket straight from the plug when nothing
-    /// older is buffered; whatever the socket does not take moves into the
-    /// send buffer for the normal I/O path (which also reports errors).
-    fn push_out(&mut self) {
-        let fd = self.conn.raw_fd();
-        if self.send.with(|b| b.is_empty()) {
-            while !self.plug.queued().is_empty() {
-                match sys::send(fd, self.plug.queued()) {
-                    Ok(n) if n > 0 => self.plug.advance_queued(n),
-                    _ => break,
-                }
-            }
-        }
-        if !self.plug.queued().is_empty() {
-            // Room for the whole rest of the largest response, so the plug
-            // holds nothing back that only a later round would move.
-            self.send.modify(|b| b.set_size(MAX_SEND_BUFFER));
-        }
-        self.plug.flush(&self.send);
-        while !self.send.with(|b| b.is_empty()) {
-            let sent = self.send.modify(|b| match sys::send(fd, b.data()) {
-                Ok(n) => {
-                    b.consume(n);
-                    n
-                }
-                Err(_) => 0,
-            });
-            self.plug.flush(&self.send);
-            if sent == 0 {
-                break;
-            }
-        }
-    }
-
-    /// A client that sends a request of several frames gets room for the
-    /// whole of it, so that such requests arrive in one or two reads
-    /// rather than 2-4 KiB at a time. The buffer keeps that size (growing
-    /// and shrinking it per request would clear 32 KiB each time).
-    fn fit_read_buffer(&mut self) {
-        if self.plug.mid_message() && self.read.with(|b| b.size()) < MAX_READ_BUFFER {
-            self.read.modify(|b| b.set_size(MAX_READ_BUFFER));
-        }
-    }
-}
-
-/// The statistics line and when to print it.
+/// The statistics line and when to print it, and what else the event
+/// loop reports.
 struct Stats {
     progress: u64,
-    last_line: Instant,
+    /// When the last line was printed (or the server started), in µs.
+    last_line: i64,
     last_ops: u64,
     last_sessions: usize,
+    reported_versions: u32,
+}
+
+impl Hooks for Stats {
+    fn round(&mut self, server: &mut Server, now: Now) -> bool {
+        if common::stop_requested() {
+            return true;
+        }
+        self.tick(server, now);
+        false
+    }
+
+    fn interrupted(&mut self) -> bool {
+        if common::stop_requested() {
+            return true;
+        }
+        eprintln!("Error, select interrupted for unknown signal, continuing");
+        false
+    }
+
+    fn dropped(&mut self, failure: ClientFailure) {
+        if let ClientFailure::Corrupt(Corrupt::Version(level)) = failure {
+            if self.reported_versions < 10 {
+                self.reported_versions += 1;
+                eprintln!("libdistcache(pid={}) {}", std::process::id(), Corrupt::Version(level));
+            }
+        }
+    }
 }
 
 impl Stats {
     fn tick(&mut self, server: &mut Server, now: Now) {
         let ops = server.operations();
         let crossed = self.progress > 0 && ops / self.progress > self.last_ops / self.progress;
-        if !crossed && self.last_line.elapsed() < Duration::from_secs(1) {
+        if !crossed && now.micros().abs_diff(self.last_line) < 1_000_000 {
             return;
         }
         let sessions = server.items_stored(now);
@@ -210,7 +175,7 @@ impl Stats {
             sign,
             diff
         );
-        self.last_line = Instant::now();
+        self.last_line = now.micros();
         self.last_ops = ops;
         self.last_sessions = sessions;
     }
@@ -254,119 +219,16 @@ fn main() {
     };
     let mut server = Server::new(Box::new(cache));
     server.set_expiry_floor(o.expiry_floor);
-    let sel = Selector::new();
-    if !listener.add_to_selector(&sel) {
-        eprintln!("Error, selector problem");
+    let mut stats = Stats {
+        progress: o.progress,
+        last_line: Now::wall_clock().micros(),
+        last_ops: 0,
+        last_sessions: 0,
+        reported_versions: 0,
+    };
+    if event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats).is_err() {
+        eprintln!("Error, select() failed");
         exit(1);
     }
-    exit(serve(&mut server, &mut listener, &sel, o.progress));
-}
-
-fn serve(server: &mut Server, listener: &mut Listener, sel: &Selector, progress: u64) -> i32 {
-    let mut clients: Vec<Option<Client>> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    // Selector slot -> client index, so each round visits only the clients
-    // the select reported, plus those still holding a buffered request.
-    let mut by_slot: Vec<Option<usize>> = Vec::new();
-    let mut pending: Vec<usize> = Vec::new();
-    let mut live = 0usize;
-    let mut stats = Stats { progress, last_line: Instant::now(), last_ops: 0, last_sessions: 0 };
-    let mut reported_versions = 0u32;
-    loop {
-        if common::stop_requested() {
-            return 0;
-        }
-        // Buffered requests are answered without waiting for the network.
-        let timeout = if pending.is_empty() { TICK_USEC } else { 0 };
-        match sel.select(timeout, true) {
-            Ok(_) => {}
-            Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                if !common::stop_requested() {
-                    eprintln!("Error, select interrupted for unknown signal, continuing");
-                }
-                continue;
-            }
-            Err(_) => {
-                eprintln!("Error, select() failed");
-                return 1;
-            }
-        }
-        let now = Now::wall_clock();
-        let mut visit = std::mem::take(&mut pending);
-        visit.extend(sel.reported_slots().into_iter().filter_map(|s| by_slot.get(s).copied().flatten()));
-        visit.sort_unstable();
-        visit.dedup();
-        // New clients: everything queued on the listener.
-        let mut first = true;
-        loop {
-            let mut conn = Connection::new();
-            let accepted = if first { conn.accept(listener) } else { conn.accept_queued(listener) };
-            first = false;
-            if !accepted {
-                break;
-            }
-            if !conn.add_to_selector(sel) {
-                continue; // dropped: closes the descriptor
-            }
-            let (Some(read), Some(send), Some(slot)) =
-                (conn.read_buffer().cloned(), conn.send_buffer().cloned(), conn.selector_slot())
-            else {
-                continue;
-            };
-            let c = Client { conn, plug: Plug::new(false), read, send };
-            let index = match free.pop() {
-                Some(i) => {
-                    clients[i] = Some(c);
-                    i
-                }
-                None => {
-                    clients.push(Some(c));
-                    clients.len() - 1
-                }
-            };
-            if by_slot.len() <= slot {
-                by_slot.resize(slot + 1, None);
-            }
-            by_slot[slot] = Some(index);
-            live += 1;
-        }
-        for i in visit {
-            let Some(c) = clients[i].as_mut() else { continue };
-            let ok = c.conn.io()
-                && match server.process_deferred(&mut c.plug, &c.read, &c.send, now) {
-                    Ok(Step::Answered) => {
-                        c.push_out();
-                        if c.plug.has_message() {
-                            pending.push(i);
-                        }
-                        c.fit_read_buffer();
-                        true
-                    }
-                    Ok(_) => {
-                        c.fit_read_buffer();
-                        true
-                    }
-                    Err(ClientFailure::Corrupt(Corrupt::Version(level))) => {
-                        if reported_versions < 10 {
-                            reported_versions += 1;
-                            eprintln!("libdistcache(pid={}) {}", std::process::id(), Corrupt::Version(level));
-                        }
-                        false
-                    }
-                    Err(_) => false,
-                };
-            if !ok {
-                if let Some(slot) = c.conn.selector_slot() {
-                    by_slot[slot] = None;
-                }
-                clients[i] = None; // closes the connection
-                free.push(i);
-                live -= 1;
-            }
-        }
-        stats.tick(server, now);
-        if listener.finished() && live == 0 {
-            return 0;
-        }
-    }
+    exit(0);
 }

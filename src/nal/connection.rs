@@ -24,7 +24,7 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
-    fn read_fd(&self) -> Option<RawFd> {
+    pub(crate) fn read_fd(&self) -> Option<RawFd> {
         match self {
             Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => Some(fd.as_raw_fd()),
             Endpoint::FdPair(r, _) => r.as_ref().map(|f| f.as_raw_fd()),
@@ -32,11 +32,19 @@ impl Endpoint {
         }
     }
 
-    fn write_fd(&self) -> Option<RawFd> {
+    pub(crate) fn write_fd(&self) -> Option<RawFd> {
         match self {
             Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => Some(fd.as_raw_fd()),
             Endpoint::FdPair(_, w) => w.as_ref().map(|f| f.as_raw_fd()),
             Endpoint::Dummy => None,
+        }
+    }
+
+    /// Readies an accepted socket: the process-wide Nagle rule for TCP.
+    pub(crate) fn prepare_accepted(&self) -> bool {
+        match self {
+            Endpoint::Socket(fd) => !is_inet(fd) || apply_nagle(fd),
+            _ => true,
         }
     }
 
@@ -51,7 +59,7 @@ impl Endpoint {
         }
     }
 
-    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.write_fd().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
         match self {
             Endpoint::Socket(_) => sys::send(fd, buf),
@@ -206,10 +214,8 @@ impl Connection {
     }
 
     fn adopt(&mut self, endpoint: Endpoint, size: u32) -> bool {
-        if let Endpoint::Socket(fd) = &endpoint {
-            if is_inet(fd) && !apply_nagle(fd) {
-                return false;
-            }
+        if !endpoint.prepare_accepted() {
+            return false;
         }
         let (rs, ws) = match &endpoint {
             Endpoint::FdPair(r, w) => (if r.is_some() { size } else { 0 }, if w.is_some() { size } else { 0 }),

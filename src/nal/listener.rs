@@ -22,6 +22,15 @@ enum State {
     },
 }
 
+/// What [`Listener::accept_next`] found.
+pub(crate) enum Accepted {
+    Connection(Endpoint),
+    /// Nothing is waiting.
+    Nothing,
+    /// Accepting failed (a descriptor limit, say); try again later.
+    Failed,
+}
+
 /// A listener (the C `NAL_LISTENER`).
 #[derive(Default)]
 pub struct Listener {
@@ -227,6 +236,37 @@ impl Listener {
                 }
                 None
             }
+        }
+    }
+
+    /// For event loops that watch the listening socket themselves: the
+    /// descriptor to watch (None for an `FD:` listener, which needs none).
+    pub(crate) fn socket_fd(&self) -> Option<RawFd> {
+        match self.state.as_ref()? {
+            State::Socket { fd, .. } => Some(fd.as_raw_fd()),
+            State::Fd { .. } => None,
+        }
+    }
+
+    /// For event loops that watch the listener themselves: the next
+    /// connection, without blocking. An `FD:` listener yields its
+    /// descriptors once.
+    pub(crate) fn accept_next(&mut self) -> Accepted {
+        match self.state.as_ref() {
+            Some(State::Socket { fd, .. }) => loop {
+                match sys::accept(fd.as_raw_fd()) {
+                    Ok(new) => return Accepted::Connection(Endpoint::Socket(new)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Nothing,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                    Err(_) => return Accepted::Failed,
+                }
+            },
+            Some(State::Fd { .. }) => match self.take_fds() {
+                Some((endpoint, _)) => Accepted::Connection(endpoint),
+                None => Accepted::Nothing,
+            },
+            None => Accepted::Nothing,
         }
     }
 

@@ -298,11 +298,6 @@ impl Assembler {
         self.complete
     }
 
-    /// True while no byte of a message has been taken.
-    pub fn is_idle(&self) -> bool {
-        self.first.is_none()
-    }
-
     /// The complete message: uid, command, payload.
     pub fn message(&self) -> Option<(u32, Cmd, &[u8])> {
         if !self.complete {

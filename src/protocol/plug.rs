@@ -138,12 +138,6 @@ impl Plug {
         self.asm.message()
     }
 
-    /// Whether part of a message of several frames has been taken (the
-    /// rest is still to come).
-    pub fn mid_message(&self) -> bool {
-        self.read_state == ReadState::Idle && !self.asm.is_idle()
-    }
-
     /// Whether a whole message is waiting to be read (full or open).
     pub fn has_message(&self) -> bool {
         self.read_state != ReadState::Idle
@@ -205,43 +199,28 @@ impl Plug {
         true
     }
 
-    /// `write` and `commit` in one step for a message whose payload is
-    /// already whole: the frames are encoded straight from `data` (no copy
-    /// into the open message) and stay queued in the plug, so the caller
-    /// may send them from [`Plug::queued`] before [`Plug::flush`] moves
-    /// the rest into the send buffer. False unless the write side is idle.
-    pub fn queue(&mut self, uid: u32, cmd: Cmd, data: &[u8]) -> bool {
-        if data.len() > MAX_TOTAL_DATA || self.write_state != WriteState::Idle {
-            return false;
+    /// Answers the open message in one step: `respond` gets its uid,
+    /// command and payload and appends the encoded response to the empty
+    /// output queue, which [`Plug::flush`] then moves into the send buffer.
+    /// Nothing stays queued when it fails. None unless a message is open
+    /// and the write side idle.
+    pub fn respond_with<E>(
+        &mut self,
+        respond: impl FnOnce(u32, Cmd, &[u8], &mut Vec<u8>) -> Result<(), E>,
+    ) -> Option<Result<(), E>> {
+        if self.read_state != ReadState::Open || self.write_state != WriteState::Idle {
+            return None;
         }
+        let (uid, cmd, payload) = self.asm.message()?;
         self.pending.clear();
         self.pending_pos = 0;
-        encode_message(&mut self.pending, !self.to_server, uid, cmd, data);
-        self.write_state = WriteState::Queued;
-        true
-    }
-
-    /// Queued bytes not yet moved into a send buffer.
-    pub fn queued(&self) -> &[u8] {
-        if self.write_state == WriteState::Queued {
-            &self.pending[self.pending_pos..]
+        let res = respond(uid, cmd, payload, &mut self.pending);
+        if res.is_ok() && !self.pending.is_empty() {
+            self.write_state = WriteState::Queued;
         } else {
-            &[]
-        }
-    }
-
-    /// Marks `n` bytes from the front of [`Plug::queued`] as delivered
-    /// (the caller wrote them to the socket itself).
-    pub fn advance_queued(&mut self, n: usize) {
-        if self.write_state != WriteState::Queued {
-            return;
-        }
-        self.pending_pos = (self.pending_pos + n).min(self.pending.len());
-        if self.pending_pos == self.pending.len() {
             release_large(&mut self.pending);
-            self.pending_pos = 0;
-            self.write_state = WriteState::Idle;
         }
+        Some(res)
     }
 
     /// Drops the open message.
@@ -252,15 +231,6 @@ impl Plug {
         self.out_payload.clear();
         self.write_state = WriteState::Idle;
         true
-    }
-
-    /// Drops any partial or queued output (the server does this when a
-    /// client fails).
-    pub fn discard_output(&mut self) {
-        self.out_payload.clear();
-        self.pending.clear();
-        self.pending_pos = 0;
-        self.write_state = WriteState::Idle;
     }
 }
 
@@ -326,24 +296,40 @@ mod tests {
     }
 
     #[test]
-    fn queue_sends_from_the_plug_then_flushes_the_rest() {
-        let (_, send) = bufs(16);
+    fn respond_with_queues_the_answer_to_the_open_message() {
+        let (read, send) = bufs(16);
+        let mut bytes = Vec::new();
+        encode_message(&mut bytes, false, 9, Cmd::Get, b"id");
+        read.modify(|b| b.write(&bytes));
         let mut p = Plug::new(false);
-        assert!(p.queue(9, Cmd::Get, &[5; 30]));
-        assert!(!p.queue(9, Cmd::Get, b"x"), "one message at a time");
+        let answer = |_: u32, _: Cmd, _: &[u8], _: &mut Vec<u8>| Ok::<(), ()>(());
+        assert_eq!(p.respond_with(answer), None, "nothing open yet");
+        p.assemble(&read).unwrap();
+        assert!(p.read(false).is_some());
+        let failed = p.respond_with(|_, _, _, out| {
+            out.push(1);
+            Err("no answer")
+        });
+        assert_eq!(failed, Some(Err("no answer")));
+        assert_eq!(p.write_state(), WriteState::Idle, "a failed answer queues nothing");
+        let mut seen = None;
+        let res = p.respond_with(|uid, cmd, payload, out| {
+            seen = Some((uid, cmd, payload.to_vec()));
+            encode_message(out, true, uid, cmd, &[5; 30]);
+            Ok::<(), ()>(())
+        });
+        assert_eq!(res, Some(Ok(())));
+        assert_eq!(seen, Some((9, Cmd::Get, b"id".to_vec())));
+        assert_eq!(p.write_state(), WriteState::Queued);
+        assert_eq!(p.respond_with(answer), None, "one response at a time");
         let mut expect = Vec::new();
         encode_message(&mut expect, true, 9, Cmd::Get, &[5; 30]);
-        assert_eq!(p.queued(), &expect[..]);
-        p.advance_queued(20);
-        assert_eq!(p.queued(), &expect[20..]);
         p.flush(&send);
-        assert_eq!(take_all(&send), expect[20..36].to_vec());
+        assert_eq!(take_all(&send), expect[..16].to_vec());
         p.flush(&send);
-        assert_eq!(take_all(&send), expect[36..].to_vec());
-        assert_eq!(p.write_state(), WriteState::Idle);
-        assert!(p.queued().is_empty());
-        assert!(p.queue(10, Cmd::Have, b"\0"));
-        p.advance_queued(usize::MAX);
+        assert_eq!(take_all(&send), expect[16..32].to_vec());
+        p.flush(&send);
+        assert_eq!(take_all(&send), expect[32..].to_vec());
         assert_eq!(p.write_state(), WriteState::Idle);
     }
 

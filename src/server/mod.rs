@@ -1,11 +1,14 @@
 //! Server-side request handling: answers distcache requests from a
 //! [`Cache`], counts operations, and drives server-end plugs.
 
+pub mod event_loop;
+
 use crate::cache::{Cache, Now};
 use crate::nal::buffer::SharedBuffer;
+use crate::protocol::frame::{frame_payloads, scan_message};
 use crate::protocol::payload::{parse_add, AddParse};
 use crate::protocol::plug::WriteState;
-use crate::protocol::{status, Cmd, Corrupt, Plug, MAX_TOTAL_DATA};
+use crate::protocol::{encode_message, status, Cmd, Corrupt, Plug, HEADER_LEN, MAX_TOTAL_DATA};
 
 /// Why a client must be dropped without an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,17 +32,37 @@ pub enum Step {
     Answered,
 }
 
+/// What [`Server::answer_stream`] did with a run of request bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// Bytes of the whole requests answered, at the front of the input.
+    pub used: usize,
+    /// It stopped at the output limit; more requests may be waiting.
+    pub more: bool,
+    /// The request after the answered ones has no answer: the client is
+    /// to be dropped (once the answers before it are sent).
+    pub failure: Option<ClientFailure>,
+}
+
 /// The request-answering half of a distcache server.
 pub struct Server {
     cache: Box<dyn Cache>,
     operations: u64,
     expiry_floor_ms: u64,
     reply: Vec<u8>,
+    /// The payload of a request of several frames, put together.
+    gathered: Vec<u8>,
 }
 
 impl Server {
     pub fn new(cache: Box<dyn Cache>) -> Self {
-        Self { cache, operations: 0, expiry_floor_ms: 0, reply: Vec::with_capacity(MAX_TOTAL_DATA) }
+        Self {
+            cache,
+            operations: 0,
+            expiry_floor_ms: 0,
+            reply: Vec::with_capacity(MAX_TOTAL_DATA),
+            gathered: Vec::new(),
+        }
     }
 
     /// ADDs with a shorter timeout are stored for `floor_ms` instead
@@ -112,27 +135,79 @@ impl Server {
         Ok(())
     }
 
+    /// Answers the whole requests at the front of `input` (a client's
+    /// byte stream), appending each response to `out`, until `out` holds
+    /// `out_limit` bytes. A request of one frame is read where it lies.
+    pub fn answer_stream(&mut self, input: &[u8], out: &mut Vec<u8>, now: Now, out_limit: usize) -> Answered {
+        let mut done = Answered { used: 0, more: false, failure: None };
+        while done.used < input.len() {
+            if out.len() >= out_limit {
+                done.more = true;
+                break;
+            }
+            let msg = match scan_message(&input[done.used..], false) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(c) => {
+                    done.failure = Some(ClientFailure::Corrupt(c));
+                    break;
+                }
+            };
+            let frames = &input[done.used..done.used + msg.used];
+            let res = if msg.used == HEADER_LEN + msg.payload_len {
+                self.respond(now, msg.uid, msg.cmd, &frames[HEADER_LEN..], out)
+            } else {
+                let mut whole = std::mem::take(&mut self.gathered);
+                whole.clear();
+                frame_payloads(frames).for_each(|piece| whole.extend_from_slice(piece));
+                let res = self.respond(now, msg.uid, msg.cmd, &whole, out);
+                self.gathered = whole;
+                res
+            };
+            if let Err(e) = res {
+                done.failure = Some(e);
+                break;
+            }
+            done.used += msg.used;
+        }
+        done
+    }
+
+    /// Appends the response to one request to `out`; a GET hit is framed
+    /// straight from the cache's own copy.
+    fn respond(
+        &mut self,
+        now: Now,
+        uid: u32,
+        cmd: Cmd,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientFailure> {
+        if cmd == Cmd::Get {
+            if let Some(data) = self.cache.peek(now, payload) {
+                if !data.is_empty() && data.len() <= MAX_TOTAL_DATA {
+                    encode_message(out, true, uid, cmd, data);
+                    self.operations += 1;
+                    return Ok(());
+                }
+            }
+        }
+        let mut reply = std::mem::take(&mut self.reply);
+        let res = self.answer(now, cmd, payload, &mut reply);
+        if res.is_ok() {
+            encode_message(out, true, uid, cmd, &reply);
+            self.operations += 1;
+        }
+        self.reply = reply;
+        res
+    }
+
     /// Answers at most one request waiting in `plug`: assembles frames from
     /// `read`, pushes queued output into `send`, and, when a whole request
     /// is there and no earlier response is still queued, queues its
     /// response and consumes it. A request behind a queued response waits
     /// (so pipelining clients are never dropped).
     pub fn process(
-        &mut self,
-        plug: &mut Plug,
-        read: &SharedBuffer,
-        send: &SharedBuffer,
-        now: Now,
-    ) -> Result<Step, ClientFailure> {
-        let step = self.process_deferred(plug, read, send, now)?;
-        plug.flush(send);
-        Ok(step)
-    }
-
-    /// [`Server::process`], except that a new response stays queued in
-    /// the plug: the caller writes it to the socket from [`Plug::queued`]
-    /// and flushes what is left into `send` (one copy fewer per response).
-    pub fn process_deferred(
         &mut self,
         plug: &mut Plug,
         read: &SharedBuffer,
@@ -146,34 +221,13 @@ impl Server {
         if plug.write_state() != WriteState::Idle {
             return Ok(Step::Blocked);
         }
-        let (uid, cmd, payload) = plug.read(true).expect("a message is waiting");
-        if cmd == Cmd::Get {
-            // A hit is framed straight from the cache's own copy.
-            if let Some(data) = self.cache.peek(now, payload) {
-                if !data.is_empty() && data.len() <= MAX_TOTAL_DATA {
-                    let queued = plug.queue(uid, cmd, data);
-                    debug_assert!(queued);
-                    return self.answered(plug, read);
-                }
-            }
+        plug.read(true);
+        match plug.respond_with(|uid, cmd, payload, out| self.respond(now, uid, cmd, payload, out)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => return Ok(Step::Blocked),
         }
-        let mut reply = std::mem::take(&mut self.reply);
-        let (uid, cmd, payload) = plug.read(true).expect("a message is waiting");
-        let res = self.answer(now, cmd, payload, &mut reply);
-        if let Err(e) = res {
-            self.reply = reply;
-            plug.discard_output();
-            return Err(e);
-        }
-        let queued = plug.queue(uid, cmd, &reply);
-        debug_assert!(queued);
-        self.reply = reply;
-        self.answered(plug, read)
-    }
-
-    /// Counts the answered request and moves on to the next one.
-    fn answered(&mut self, plug: &mut Plug, read: &SharedBuffer) -> Result<Step, ClientFailure> {
-        self.operations += 1;
+        plug.flush(send);
         if !plug.consume(read) {
             return Err(ClientFailure::Corrupt(plug.corruption().expect("consume failed on corruption")));
         }
@@ -273,6 +327,53 @@ mod tests {
         assert_eq!(s.operations(), 3);
         s.reset_operations();
         assert_eq!(s.operations(), 0);
+    }
+
+    #[test]
+    fn answer_stream_answers_in_place_up_to_the_output_limit() {
+        let mut s = server();
+        let now = Now::new(1, 0);
+        let mut input = Vec::new();
+        encode_message(&mut input, false, 1, Cmd::Add, &encode_add(1000, b"k", &[7; 5000]).unwrap());
+        encode_message(&mut input, false, 2, Cmd::Get, b"k");
+        encode_message(&mut input, false, 3, Cmd::Have, b"k");
+        let whole = input.len();
+        encode_message(&mut input, false, 4, Cmd::Get, b"k");
+        input.truncate(input.len() - 1); // the last request is still arriving
+        let mut out = Vec::new();
+        // the limit is reached after the GET's answer: the HAVE waits
+        let done = s.answer_stream(&input, &mut out, now, 1000);
+        let mut expect = Vec::new();
+        encode_message(&mut expect, true, 1, Cmd::Add, &[0]);
+        encode_message(&mut expect, true, 2, Cmd::Get, &[7; 5000]);
+        assert_eq!(out, expect);
+        assert!(done.more && done.failure.is_none());
+        let mut rest = Vec::new();
+        let done2 = s.answer_stream(&input[done.used..], &mut rest, now, 1000);
+        let mut expect = Vec::new();
+        encode_message(&mut expect, true, 3, Cmd::Have, &[0]);
+        assert_eq!(rest, expect);
+        assert_eq!(done.used + done2.used, whole, "the partial request stays unread");
+        assert!(!done2.more && done2.failure.is_none());
+        assert_eq!(s.operations(), 3);
+    }
+
+    #[test]
+    fn answer_stream_stops_at_a_request_without_answer() {
+        let mut s = server();
+        let mut input = Vec::new();
+        encode_message(&mut input, false, 1, Cmd::Have, b"k");
+        let first = input.len();
+        encode_message(&mut input, false, 2, Cmd::Add, &[0; 4]);
+        let mut out = Vec::new();
+        let done = s.answer_stream(&input, &mut out, Now::new(1, 0), usize::MAX);
+        assert_eq!((done.used, done.failure), (first, Some(ClientFailure::TruncatedAdd)));
+        let mut expect = Vec::new();
+        encode_message(&mut expect, true, 1, Cmd::Have, &[1]);
+        assert_eq!(out, expect, "the answer before the bad request is kept");
+        let mut out = Vec::new();
+        let done = s.answer_stream(b"\x00\x12\x00\x00", &mut out, Now::new(1, 0), usize::MAX);
+        assert!(matches!(done.failure, Some(ClientFailure::Corrupt(_))) && out.is_empty() && done.used == 0);
     }
 
     #[test]

@@ -1,0 +1,346 @@
+//! The dc_server event loop: one thread, edge-triggered readiness (mio),
+//! requests answered where they lie in one input buffer shared by all
+//! clients, responses built in one shared output buffer and written at
+//! once. A client owns memory only for what its socket left over: the
+//! start of a request still arriving, or response bytes the socket would
+//! not take yet. Per request that is one wait, one read and one write.
+
+use super::{ClientFailure, Server};
+use crate::cache::Now;
+use crate::nal::connection::Endpoint;
+use crate::nal::listener::{Accepted, Listener};
+use crate::nal::sys;
+use crate::protocol::frame::release_large;
+use crate::protocol::{HEADER_LEN, MAX_MSG, MSG_MAX_DATA};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use std::io;
+use std::time::Duration;
+
+const LISTENER: Token = Token(usize::MAX);
+/// Most bytes taken from one client per read.
+const READ_CHUNK: usize = 64 * 1024;
+/// The largest request: 16 full frames.
+const MAX_REQUEST: usize = MAX_MSG * (HEADER_LEN + MSG_MAX_DATA);
+/// Once this much of a client's output waits, its further requests wait
+/// until the client reads.
+const OUT_LIMIT: usize = 64 * 1024;
+/// Reads (each with its answers) per client per round, so that a client
+/// pipelining without pause cannot hold up the others.
+const MAX_PASSES: usize = 8;
+/// How soon a failed accept (a descriptor limit) is tried again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// What the loop reports to the program around it.
+pub trait Hooks {
+    /// Once per round, with the time the round's requests were answered
+    /// at. True ends the loop.
+    fn round(&mut self, server: &mut Server, now: Now) -> bool;
+    /// The wait was interrupted by a signal. True ends the loop.
+    fn interrupted(&mut self) -> bool;
+    /// A client was dropped because its request has no answer.
+    fn dropped(&mut self, failure: ClientFailure);
+}
+
+/// One connected client.
+struct Peer {
+    endpoint: Endpoint,
+    /// The start of a request whose rest has not arrived (or requests
+    /// held back by the output limit).
+    held_in: Vec<u8>,
+    /// Response bytes the client has not taken yet, from `out_pos`.
+    held_out: Vec<u8>,
+    out_pos: usize,
+    /// The descriptor may have unread bytes (edge-triggered readiness
+    /// says so only once).
+    may_read: bool,
+    /// Writability is watched (only while output is held back).
+    watching_write: bool,
+    /// Already in this round's list of clients to serve.
+    listed: bool,
+}
+
+/// Why a client leaves.
+enum Gone {
+    Closed,
+    Failed(ClientFailure),
+}
+
+fn read_token(index: usize) -> Token {
+    Token(index * 2)
+}
+
+fn write_token(index: usize) -> Token {
+    Token(index * 2 + 1)
+}
+
+impl Peer {
+    fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            held_in: Vec::new(),
+            held_out: Vec::new(),
+            out_pos: 0,
+            may_read: true,
+            watching_write: false,
+            listed: false,
+        }
+    }
+
+    fn single_fd(&self) -> bool {
+        self.endpoint.read_fd() == self.endpoint.write_fd()
+    }
+
+    fn register(&self, registry: &Registry, index: usize) -> io::Result<()> {
+        if let Some(fd) = self.endpoint.read_fd() {
+            registry.register(&mut SourceFd(&fd), read_token(index), Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    fn deregister(&self, registry: &Registry) {
+        if let Some(fd) = self.endpoint.read_fd() {
+            let _ = registry.deregister(&mut SourceFd(&fd));
+        }
+        if self.watching_write && !self.single_fd() {
+            if let Some(fd) = self.endpoint.write_fd() {
+                let _ = registry.deregister(&mut SourceFd(&fd));
+            }
+        }
+    }
+
+    /// Starts or stops watching writability (only while output waits, so
+    /// that a client reading its answers does not wake the loop).
+    fn watch_write(&mut self, registry: &Registry, index: usize, on: bool) -> io::Result<()> {
+        if self.watching_write == on {
+            return Ok(());
+        }
+        let Some(wfd) = self.endpoint.write_fd() else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        if self.single_fd() {
+            let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            registry.reregister(&mut SourceFd(&wfd), read_token(index), interest)?;
+        } else if on {
+            registry.register(&mut SourceFd(&wfd), write_token(index), Interest::WRITABLE)?;
+        } else {
+            registry.deregister(&mut SourceFd(&wfd))?;
+        }
+        self.watching_write = on;
+        Ok(())
+    }
+
+    /// Writes as much of `bytes` as the descriptor takes now.
+    fn write_now(&self, bytes: &[u8]) -> Result<usize, Gone> {
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.endpoint.write(&bytes[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Gone::Closed),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes held-back output; true once none is left.
+    fn flush_held(&mut self) -> Result<bool, Gone> {
+        if self.held_out.is_empty() {
+            return Ok(true);
+        }
+        self.out_pos += self.write_now(&self.held_out[self.out_pos..])?;
+        if self.out_pos < self.held_out.len() {
+            return Ok(false);
+        }
+        release_large(&mut self.held_out);
+        self.out_pos = 0;
+        Ok(true)
+    }
+}
+
+/// The buffers all clients share.
+struct Scratch {
+    /// Held-back request bytes followed by one read.
+    input: Box<[u8]>,
+    output: Vec<u8>,
+}
+
+/// What serving a client left to do.
+enum Served {
+    /// Waiting for the client (to send, or to read what is held).
+    Idle,
+    /// More requests or unread bytes wait: serve again next round.
+    Again,
+}
+
+/// Reads, answers and writes for one client until it has nothing more
+/// to say, its output backs up, or it used its passes for this round.
+fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) -> Result<Served, Gone> {
+    for _ in 0..MAX_PASSES {
+        if !peer.flush_held()? {
+            return Ok(Served::Idle);
+        }
+        let mut filled = peer.held_in.len();
+        io.input[..filled].copy_from_slice(&peer.held_in);
+        peer.held_in.clear();
+        let room = (io.input.len() - filled).min(READ_CHUNK);
+        if peer.may_read && room > 0 {
+            let fd = peer.endpoint.read_fd().unwrap_or(-1);
+            match sys::read(fd, &mut io.input[filled..filled + room]) {
+                Ok(0) => return Err(Gone::Closed),
+                Ok(n) => {
+                    filled += n;
+                    // A short read emptied the descriptor.
+                    peer.may_read = n == room;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => peer.may_read = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(Gone::Closed),
+            }
+        }
+        io.output.clear();
+        let done = server.answer_stream(&io.input[..filled], &mut io.output, now, OUT_LIMIT);
+        if let Some(failure) = done.failure {
+            // The answers before the bad request still go out.
+            let _ = peer.write_now(&io.output);
+            return Err(Gone::Failed(failure));
+        }
+        peer.held_in.extend_from_slice(&io.input[done.used..filled]);
+        if peer.held_in.is_empty() {
+            release_large(&mut peer.held_in);
+        }
+        let sent = peer.write_now(&io.output)?;
+        if sent < io.output.len() {
+            peer.held_out.extend_from_slice(&io.output[sent..]);
+            return Ok(Served::Idle);
+        }
+        if !peer.may_read && !done.more {
+            return Ok(Served::Idle);
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// Serves `listener` until a hook asks to stop (Ok) or waiting fails
+/// (Err). With an `FD:` listener it also ends once its one connection
+/// has closed.
+pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks: &mut impl Hooks) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    if let Some(fd) = listener.socket_fd() {
+        poll.registry().register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
+    }
+    let mut peers: Vec<Option<Peer>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut live = 0usize;
+    // Clients to serve this round, and those with work left for the next.
+    let mut ready: Vec<usize> = Vec::new();
+    let mut again: Vec<usize> = Vec::new();
+    let mut accept_now = true;
+    let mut accept_failed = false;
+    let mut io = Scratch {
+        input: vec![0; MAX_REQUEST + READ_CHUNK].into_boxed_slice(),
+        output: Vec::with_capacity(OUT_LIMIT + MAX_REQUEST),
+    };
+    loop {
+        let timeout = if !again.is_empty() {
+            Duration::ZERO
+        } else if accept_failed {
+            tick.min(ACCEPT_RETRY)
+        } else {
+            tick
+        };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                if hooks.interrupted() {
+                    return Ok(());
+                }
+                continue;
+            }
+            return Err(e);
+        }
+        std::mem::swap(&mut ready, &mut again);
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                accept_now = true;
+                continue;
+            }
+            let index = event.token().0 / 2;
+            let Some(Some(peer)) = peers.get_mut(index) else { continue };
+            if event.token() == read_token(index) {
+                peer.may_read = true;
+            }
+            if !peer.listed {
+                peer.listed = true;
+                ready.push(index);
+            }
+        }
+        let now = Now::wall_clock();
+        if accept_now || accept_failed {
+            accept_failed = false;
+            loop {
+                let endpoint = match listener.accept_next() {
+                    Accepted::Connection(endpoint) => endpoint,
+                    Accepted::Nothing => break,
+                    Accepted::Failed => {
+                        accept_failed = true;
+                        break;
+                    }
+                };
+                if !endpoint.prepare_accepted() {
+                    continue; // dropped: closes the descriptor
+                }
+                let index = free.pop().unwrap_or_else(|| {
+                    peers.push(None);
+                    peers.len() - 1
+                });
+                let mut peer = Peer::new(endpoint);
+                if peer.register(poll.registry(), index).is_err() {
+                    free.push(index);
+                    continue;
+                }
+                // A new client has often sent its request already.
+                peer.listed = true;
+                ready.push(index);
+                peers[index] = Some(peer);
+                live += 1;
+            }
+            accept_now = false;
+        }
+        for &index in &ready {
+            let Some(peer) = peers[index].as_mut() else { continue };
+            peer.listed = false;
+            let outcome = match serve_peer(peer, server, &mut io, now) {
+                Ok(served) => peer.watch_write(poll.registry(), index, !peer.held_out.is_empty()).map(|_| served),
+                Err(gone) => {
+                    if let Gone::Failed(failure) = gone {
+                        hooks.dropped(failure);
+                    }
+                    Err(io::ErrorKind::ConnectionAborted.into())
+                }
+            };
+            match outcome {
+                Ok(Served::Again) => {
+                    peer.listed = true;
+                    again.push(index);
+                }
+                Ok(Served::Idle) => {}
+                Err(_) => {
+                    peer.deregister(poll.registry());
+                    peers[index] = None; // closes the descriptors
+                    free.push(index);
+                    live -= 1;
+                }
+            }
+        }
+        ready.clear();
+        if hooks.round(server, now) {
+            return Ok(());
+        }
+        if listener.finished() && live == 0 {
+            return Ok(());
+        }
+    }
+}
