@@ -117,8 +117,9 @@ fn parse_args() -> Options {
 /// loop reports.
 struct Stats {
     progress: u64,
-    /// When the last line was printed (or the server started), in µs.
-    last_line: i64,
+    /// When the session count was last looked at (or the server
+    /// started), in µs.
+    last_check: i64,
     last_ops: u64,
     last_sessions: usize,
     reported_versions: u32,
@@ -155,9 +156,11 @@ impl Stats {
     fn tick(&mut self, server: &mut Server, now: Now) {
         let ops = server.operations();
         let crossed = self.progress > 0 && ops / self.progress > self.last_ops / self.progress;
-        if !crossed && now.micros().abs_diff(self.last_line) < 1_000_000 {
+        if !crossed && now.micros().abs_diff(self.last_check) < 1_000_000 {
             return;
         }
+        // Counting purges expired sessions: once a second at most.
+        self.last_check = now.micros();
         let sessions = server.items_stored(now);
         if !crossed && sessions == self.last_sessions {
             return;
@@ -175,7 +178,6 @@ impl Stats {
             sign,
             diff
         );
-        self.last_line = now.micros();
         self.last_ops = ops;
         self.last_sessions = sessions;
     }
@@ -221,7 +223,7 @@ fn main() {
     server.set_expiry_floor(o.expiry_floor);
     let mut stats = Stats {
         progress: o.progress,
-        last_line: Now::wall_clock().micros(),
+        last_check: Now::wall_clock().micros(),
         last_ops: 0,
         last_sessions: 0,
         reported_versions: 0,

@@ -16,9 +16,43 @@ use crate::protocol::payload::encode_add;
 use crate::protocol::{encode_message, Cmd, HEADER_LEN, MAX_TOTAL_DATA};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::ThreadId;
+
+thread_local! {
+    static THIS_THREAD: ThreadId = std::thread::current().id();
+}
+
+/// The calling thread's id, without touching its `Thread` handle.
+fn this_thread() -> ThreadId {
+    THIS_THREAD.with(|id| *id)
+}
+
+/// Hashes thread ids: unique counters the process hands out, so they need
+/// mixing, not SipHash's protection against chosen keys.
+#[derive(Default)]
+struct ThreadIdHasher(u64);
+
+impl Hasher for ThreadIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing spreads consecutive ids over the high bits.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+type ByThread<V> = HashMap<ThreadId, V, BuildHasherDefault<ThreadIdHasher>>;
 
 /// Longest id the client sends (the server stores at most 64 bytes).
 pub const MAX_SEND_ID_LEN: usize = MAX_TOTAL_DATA;
@@ -139,7 +173,7 @@ pub struct Client<C: Connector> {
     flags: Flags,
     persistent: Mutex<Persistent<C::Stream>>,
     /// Session of each thread's last successful get, for reget.
-    kept: Mutex<HashMap<ThreadId, Kept>>,
+    kept: Mutex<ByThread<Kept>>,
 }
 
 impl<C: Connector> Client<C> {
@@ -151,7 +185,7 @@ impl<C: Connector> Client<C> {
             connector,
             flags,
             persistent: Mutex::new(Persistent { stream, pid: std::process::id() }),
-            kept: Mutex::new(HashMap::new()),
+            kept: Mutex::new(ByThread::default()),
         })
     }
 
@@ -223,7 +257,7 @@ impl<C: Connector> Client<C> {
     fn forget_kept(&self) {
         let mut kept = self.kept.lock();
         if !kept.is_empty() {
-            kept.remove(&std::thread::current().id());
+            kept.remove(&this_thread());
         }
     }
 
@@ -264,17 +298,19 @@ impl<C: Connector> Client<C> {
     /// than 5 bytes are status codes, so such sessions read as missing.
     pub fn get(&self, id: &[u8], out: Option<&mut [u8]>) -> Result<GetResult, Refused> {
         check_id(id)?;
-        let me = std::thread::current().id();
-        // The thread's previous session gives way, its buffer becoming the
-        // receive space.
-        let mut frames = self.kept.lock().remove(&me).map(|k| k.frames).unwrap_or_default();
+        let me = this_thread();
+        // The thread's previous session gives way, its buffers becoming the
+        // receive space and the new id's.
+        let (mut frames, mut kept_id) = self.kept.lock().remove(&me).map(|k| (k.frames, k.id)).unwrap_or_default();
         let result = self.transact_with(Cmd::Get, id, |stream, request, uid, persistent| {
             stream.send_all(request).map_err(TxError::Network)?;
             receive_frames(stream, &mut frames, uid, Cmd::Get, persistent)
         });
         match result {
             Ok(m) if m.payload_len >= 5 => {
-                let kept = Kept { id: id.to_vec(), frames, used: m.used, len: m.payload_len };
+                kept_id.clear();
+                kept_id.extend_from_slice(id);
+                let kept = Kept { id: kept_id, frames, used: m.used, len: m.payload_len };
                 kept.copy_out(out);
                 self.kept.lock().insert(me, kept);
                 Ok(GetResult::Found(m.payload_len))
@@ -287,7 +323,7 @@ impl<C: Connector> Client<C> {
     /// and nothing else ran on this thread since. Returns the full length.
     pub fn reget(&self, id: &[u8], out: Option<&mut [u8]>) -> Option<usize> {
         let kept = self.kept.lock();
-        let k = kept.get(&std::thread::current().id())?;
+        let k = kept.get(&this_thread())?;
         if k.id != id {
             return None;
         }
