@@ -9,53 +9,8 @@ set -u
 PREFIX=$1
 W=$2
 BIN=$PREFIX/bin/dc_server
-PIDS=""
-cleanup() { for p in $PIDS; do kill -9 "$p" 2> /dev/null; done; }
-trap cleanup EXIT
-
-ok() { echo "PASS dc_server_tool/$1"; }
-bad() { echo "FAIL dc_server_tool/$1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-wait_sock() {
-	i=0
-	while [ $i -lt 300 ]; do
-		[ -S "$1" ] && return 0
-		sleep 0.02; i=$((i + 1))
-	done
-	return 1
-}
-
-# One request over a unix socket; prints the response payload as hex.
-# Usage: ask SOCKET CMD(1..4) UID HEXPAYLOAD
-ask() {
-	python3 - "$@" << 'EOF'
-import socket, struct, sys
-path, cmd, uid, payload = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), bytes.fromhex(sys.argv[4])
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(path)
-s.sendall(struct.pack(">IBIBBBH", 0x00110000, 0, uid, 0, cmd - 1, 1, len(payload)) + payload)
-out = b""
-while True:
-    h = b""
-    while len(h) < 14:
-        c = s.recv(14 - len(h))
-        if not c:
-            print("EOF"); sys.exit(0)
-        h += c
-    level, resp, ruid, cls, op, complete, n = struct.unpack(">IBIBBBH", h)
-    d = b""
-    while len(d) < n:
-        d += s.recv(n - len(d))
-    out += d
-    if complete:
-        break
-assert resp == 1 and ruid == uid and op == cmd - 1
-print(out.hex())
-EOF
-}
-add_payload() { printf '%08x%08x%s%s' "$1" $((${#2} / 2)) "$2" "$3"; }
+. "$(dirname "$0")/lib/scenario.sh"
+scenario_begin dc_server_tool
 
 rm -f "$W"/s1 "$W"/s2 "$W"/s3 "$W"/s4 "$W"/*.pid
 
@@ -80,9 +35,9 @@ P1=$!; PIDS="$PIDS $P1"
 wait_sock "$W/s1"
 check pidfile_has_pid_without_newline '[ "$(cat "$W/s1.pid")" = "$P1" ] && [ "$(wc -c < "$W/s1.pid")" -eq ${#P1} ]'
 check sockperms_applied '[ "$(stat -c %a "$W/s1")" = 640 ]'
-r1=$(ask "$W/s1" 1 1 "$(add_payload 60000 6b6579 76616c7565)")
-r2=$(ask "$W/s1" 4 2 6b6579)
-r3=$(ask "$W/s1" 2 3 6b6579)
+r1=$(ask "$W/s1" 0 1 "$(add_payload 60000 6b6579 76616c7565)")
+r2=$(ask "$W/s1" 3 2 6b6579)
+r3=$(ask "$W/s1" 1 3 6b6579)
 check add_have_get '[ "$r1" = 00 ] && [ "$r2" = 00 ] && [ "$r3" = 76616c7565 ]'
 sleep 1.2
 # a line when the session count changes, and one at the -progress 3 boundary
@@ -100,19 +55,19 @@ wait_sock "$W/s2"
 kill -USR1 $P2; sleep 0.3
 check usr1_ignored_without_killable 'kill -0 $P2 2> /dev/null'
 # a 1 ms session is gone almost at once without a floor
-r=$(ask "$W/s2" 1 1 "$(add_payload 1 6b 76616c7565)"); sleep 0.05
-check no_floor_short_session_expires '[ "$r" = 00 ] && [ "$(ask "$W/s2" 4 2 6b)" = 01 ]'
+r=$(ask "$W/s2" 0 1 "$(add_payload 1 6b 76616c7565)"); sleep 0.05
+check no_floor_short_session_expires '[ "$r" = 00 ] && [ "$(ask "$W/s2" 3 2 6b)" = 01 ]'
 kill -9 $P2
 
 # -expiry-floor: short timeouts are stored for the floor
 "$BIN" -listen UNIX:$W/s3 -expiry-floor 2000 2> /dev/null &
 P3=$!; PIDS="$PIDS $P3"
 wait_sock "$W/s3"
-r=$(ask "$W/s3" 1 1 "$(add_payload 5 6b 76616c7565)"); sleep 0.5
-check expiry_floor_keeps_session '[ "$r" = 00 ] && [ "$(ask "$W/s3" 4 2 6b)" = 00 ]'
+r=$(ask "$W/s3" 0 1 "$(add_payload 5 6b 76616c7565)"); sleep 0.5
+check expiry_floor_keeps_session '[ "$r" = 00 ] && [ "$(ask "$W/s3" 3 2 6b)" = 00 ]'
 sleep 1.8
-check expiry_floor_then_expires '[ "$(ask "$W/s3" 4 3 6b)" = 01 ]'
-r=$(ask "$W/s3" 1 4 "$(add_payload 604800001 6c 76)")
+check expiry_floor_then_expires '[ "$(ask "$W/s3" 3 3 6b)" = 01 ]'
+r=$(ask "$W/s3" 0 4 "$(add_payload 604800001 6c 76)")
 check floor_keeps_range_check '[ "$r" = 66 ]'
 kill -9 $P3
 
@@ -121,6 +76,6 @@ kill -9 $P3
 wait_sock "$W/s4"
 i=0; while [ ! -s "$W/s4.pid" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
 P4=$(cat "$W/s4.pid" 2> /dev/null); PIDS="$PIDS $P4"
-check daemon_detaches '[ $rc -eq 0 ] && [ -n "$P4" ] && kill -0 "$P4" 2> /dev/null && [ "$(ask "$W/s4" 4 1 6b)" = 01 ]'
+check daemon_detaches '[ $rc -eq 0 ] && [ -n "$P4" ] && kill -0 "$P4" 2> /dev/null && [ "$(ask "$W/s4" 3 1 6b)" = 01 ]'
 [ -n "$P4" ] && kill -9 "$P4"
 exit 0

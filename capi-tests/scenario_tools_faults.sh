@@ -19,26 +19,9 @@ PREFIX=$1
 W=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$PREFIX/bin
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2> /dev/null; done
-	exec 3>&- 2> /dev/null
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { echo "PASS tools_faults/$1"; }
-bad() { echo "FAIL tools_faults/$1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-wait_sock() {
-	i=0
-	while [ $i -lt 250 ]; do
-		[ -S "$1" ] && return 0
-		sleep 0.02; i=$((i + 1))
-	done
-	return 1
-}
+. "$HERE/lib/scenario.sh"
+scenario_begin tools_faults
+scenario_extra_cleanup() { exec 3>&- 2> /dev/null; }
 
 # Waits at most SECS for PID to end; its exit status, or 124 after killing it.
 wait_pid() {

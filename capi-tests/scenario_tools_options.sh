@@ -10,23 +10,8 @@ set -u
 PREFIX=$1
 W=$2
 BIN=$PREFIX/bin
-PIDS=""
-cleanup() { for p in $PIDS; do kill -9 "$p" 2> /dev/null; done; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { echo "PASS tools_options/$1"; }
-bad() { echo "FAIL tools_options/$1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-wait_sock() {
-	i=0
-	while [ $i -lt 250 ]; do
-		[ -S "$1" ] && return 0
-		sleep 0.02; i=$((i + 1))
-	done
-	return 1
-}
+. "$(dirname "$0")/lib/scenario.sh"
+scenario_begin tools_options
 
 # Runs a tool with a time limit: run NAME TOOL ARGS...; sets rc, and the
 # files $W/NAME.out and $W/NAME.err.
@@ -40,30 +25,6 @@ run() {
 }
 has() { grep -qxF -- "$2" "$W/$1.err"; }
 quiet() { [ ! -s "$W/$1.out" ]; }
-
-# One request over a unix socket; prints the response payload as hex.
-ask() { # SOCKET OP(0..3) UID HEXPAYLOAD
-	python3 - "$@" << 'EOF'
-import socket, struct, sys
-path, op, uid, payload = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), bytes.fromhex(sys.argv[4])
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(path)
-s.sendall(struct.pack(">IBIBBBH", 0x00110000, 0, uid, 0, op, 1, len(payload)) + payload)
-h = b""
-while len(h) < 14:
-    c = s.recv(14 - len(h))
-    if not c:
-        print("EOF"); sys.exit(0)
-    h += c
-n = struct.unpack(">H", h[12:])[0]
-d = b""
-while len(d) < n:
-    d += s.recv(n - len(d))
-assert struct.unpack(">I", h[5:9])[0] == uid and h[10] == op
-print(d.hex() or "empty")
-EOF
-}
 
 rm -f "$W"/*.sock "$W"/*.pid
 "$BIN/dc_server" -listen "UNIX:$W/srv.sock" 2> /dev/null &

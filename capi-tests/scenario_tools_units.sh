@@ -9,14 +9,8 @@ PREFIX=$1
 W=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 UNITS=$HERE/../systemd
-PIDS=""
-cleanup() { for p in $PIDS; do kill -9 "$p" 2> /dev/null; done; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { echo "PASS tools_units/$1"; }
-bad() { echo "FAIL tools_units/$1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$HERE/lib/scenario.sh"
+scenario_begin tools_units
 
 for u in dc_server dc_client; do
 	f=$UNITS/$u.service
