@@ -25,10 +25,7 @@ const READ_BUFFER: usize = 4096;
 
 fuzz_target!(|data| {
     let (mode, stream) = split_mode(data);
-    let mut server = Server::new(Box::new(BuiltinCache::new(64).expect("valid size")));
-    if mode & 0x80 != 0 {
-        server.set_expiry_floor(1500);
-    }
+    let mut server = new_server(mode);
     let mut plug = Plug::new(false);
     let read = SharedBuffer::for_connection(READ_BUFFER);
     let send = SharedBuffer::for_connection(READ_BUFFER);

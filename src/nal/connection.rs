@@ -184,24 +184,6 @@ impl Connection {
         }
     }
 
-    /// Accepts the next queued connection even if one was already accepted
-    /// this round (Rust servers draining the queue; see `Listener`).
-    pub fn accept_queued(&mut self, list: &mut Listener) -> bool {
-        if self.is_active() {
-            return false;
-        }
-        match list.take_queued() {
-            Some((endpoint, size)) => self.adopt(endpoint, size),
-            None => false,
-        }
-    }
-
-    /// The slot of this connection in its selector, matching
-    /// [`Selector::reported_slots`].
-    pub fn selector_slot(&self) -> Option<usize> {
-        self.attach.as_ref().filter(|a| a.is_live()).map(Attachment::slot)
-    }
-
     /// Waits for and accepts a connection without a selector (older API).
     pub fn accept_blocking(&mut self, list: &mut Listener) -> bool {
         if self.is_active() {

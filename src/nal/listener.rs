@@ -213,32 +213,6 @@ impl Listener {
         }
     }
 
-    /// For Rust servers that drain the accept queue in one round: accepts
-    /// while the kernel still reports connections queued (the C API keeps
-    /// the original's one accept per select round).
-    pub(crate) fn take_queued(&mut self) -> Option<(Endpoint, u32)> {
-        let att = self.attach.as_ref()?;
-        let State::Socket { fd, .. } = self.state.as_ref()? else { return None };
-        if !att.kernel_readable() {
-            return None;
-        }
-        att.results(READ_SEND);
-        match sys::accept(fd.as_raw_fd()) {
-            Ok(new) => {
-                if !sys::readable_now(fd.as_raw_fd()) {
-                    att.note_io(true, false, false);
-                }
-                Some((Endpoint::Socket(new), self.def_buffer_size))
-            }
-            Err(e) => {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    att.note_io(true, false, false);
-                }
-                None
-            }
-        }
-    }
-
     /// For event loops that watch the listening socket themselves: the
     /// descriptor to watch (None for an `FD:` listener, which needs none).
     pub(crate) fn socket_fd(&self) -> Option<RawFd> {

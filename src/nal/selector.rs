@@ -387,12 +387,6 @@ impl Selector {
         self.shared.inner.lock().participants
     }
 
-    /// The slots (see [`Attachment::slot`]) of the objects that got results
-    /// in the last select, so a loop over many objects can visit only those.
-    pub fn reported_slots(&self) -> Vec<usize> {
-        self.shared.inner.lock().with_results.clone()
-    }
-
     pub(crate) fn same(&self, shared: &Arc<SelectorShared>) -> bool {
         Arc::ptr_eq(&self.shared, shared)
     }
@@ -584,17 +578,6 @@ impl Attachment {
         let mut inner = self.shared.inner.lock();
         inner.entry(self.slot, self.id)?;
         Some(f(&mut inner, self.slot))
-    }
-
-    /// The object's slot in its selector (stable while attached).
-    pub fn slot(&self) -> usize {
-        self.slot
-    }
-
-    /// Whether the kernel last said the descriptor is readable (for a
-    /// listener: more connections are queued).
-    pub fn kernel_readable(&self) -> bool {
-        self.with(|inner, slot| inner.entries[slot].as_ref().is_some_and(|e| e.kernel.readable)).unwrap_or(false)
     }
 
     /// Still registered (the selector was not freed or reset since).
