@@ -15,7 +15,10 @@
  * same rows from an event-driven load generator (one thread, every
  * connection with one request in flight), so that 1000 clients load the
  * server rather than the scheduler with 1000 client threads; both tables
- * show the server's CPU time per operation. Also a server holding 60000
+ * show the server's CPU time per operation. The event-driven rows are
+ * repeated against an echo server built like dc_server that keeps no
+ * sessions (the floor: what any single-threaded server of this design
+ * keeps with 1000 clients on this host). Also a server holding 60000
  * sessions against a nearly empty one. Prints markdown.
  */
 #define _GNU_SOURCE
@@ -81,6 +84,14 @@ static double proc_cpu_s(pid_t pid)
 }
 
 /* ---------- servers ---------- */
+/* CPU seconds the calling thread has used. */
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static pid_t start_dc_server(const char *listen, const char *sessions)
 {
 	pid_t pid = fork();
@@ -193,7 +204,7 @@ static void *worker(void *arg)
 }
 
 typedef struct {
-	double ops_s, p50, p99, server_us;
+	double ops_s, p50, p99, server_us, generator_us;
 	long fails;
 } result_t;
 
@@ -336,6 +347,129 @@ static int make_listener(int tcp, struct sockaddr_storage *ss, socklen_t *len)
 	return fd;
 }
 
+/* The floor for serving many clients at once: an echo server built the
+ * way dc_server is (one thread, edge-triggered epoll, one read buffer
+ * shared by all clients, each client's bytes written back at once and held
+ * only when its socket is full, writability watched only then). It keeps
+ * no sessions and parses nothing. */
+typedef struct {
+	unsigned char *held;
+	size_t len, pos;
+} echo_peer_t;
+
+#define ECHO_FDS 65536
+#define ECHO_CAP 65536
+
+static void echo_close(int ep, int fd, echo_peer_t *p)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	close(fd);
+	free(p->held);
+	memset(p, 0, sizeof(*p));
+}
+
+static void echo_watch(int ep, int fd, int write_too)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET | (write_too ? EPOLLOUT : 0) };
+	ev.data.fd = fd;
+	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void echo_serve(int ep, int fd, echo_peer_t *p, unsigned char *buf)
+{
+	for (;;) {
+		ssize_t k, sent;
+		if (p->held) {
+			k = send(fd, p->held + p->pos, p->len - p->pos, MSG_NOSIGNAL);
+			if (k < 0 && errno == EAGAIN)
+				return;
+			if (k <= 0)
+				goto gone;
+			if ((p->pos += (size_t)k) < p->len)
+				return;
+			free(p->held);
+			p->held = NULL;
+			echo_watch(ep, fd, 0);
+		}
+		k = read(fd, buf, ECHO_CAP);
+		if (k < 0 && errno == EAGAIN)
+			return;
+		if (k <= 0)
+			goto gone;
+		sent = send(fd, buf, (size_t)k, MSG_NOSIGNAL);
+		if (sent < 0 && errno == EAGAIN)
+			sent = 0;
+		if (sent < 0)
+			goto gone;
+		if (sent < k) {
+			p->len = (size_t)(k - sent);
+			p->pos = 0;
+			p->held = malloc(p->len);
+			memcpy(p->held, buf + sent, p->len);
+			echo_watch(ep, fd, 1);
+			return;
+		}
+		if (k < ECHO_CAP)
+			return; /* a short read emptied the socket */
+	}
+gone:
+	echo_close(ep, fd, p);
+}
+
+static void echo_many_loop(int lfd, int tcp)
+{
+	unsigned char *buf = malloc(ECHO_CAP);
+	echo_peer_t *peers = calloc(ECHO_FDS, sizeof(echo_peer_t));
+	struct epoll_event ev = { .events = EPOLLIN }, got[256];
+	int ep = epoll_create1(0), one = 1;
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	ev.data.fd = lfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	for (;;) {
+		int i, k = epoll_wait(ep, got, 256, 500);
+		if (k < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < k; i++) {
+			int fd = got[i].data.fd, c;
+			if (fd != lfd) {
+				echo_serve(ep, fd, &peers[fd], buf);
+				continue;
+			}
+			while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+				if (c >= ECHO_FDS) {
+					close(c);
+					continue;
+				}
+				if (tcp)
+					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				ev.events = EPOLLIN | EPOLLET;
+				ev.data.fd = c;
+				epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+				/* a new client has often sent its request already */
+				echo_serve(ep, c, &peers[c], buf);
+			}
+		}
+	}
+	_exit(0);
+}
+
+/* Starts echo_many_loop on a unix socket under dir (tcp: 127.0.0.1);
+ * *ss and *len get its address. */
+static pid_t start_echo_many(int tcp, struct sockaddr_storage *ss, socklen_t *len)
+{
+	int lfd = make_listener(tcp, ss, len);
+	pid_t pid;
+	if (lfd < 0) {
+		fprintf(stderr, "dc_bench: no listener for the echo floor\n");
+		exit(2);
+	}
+	pid = fork();
+	if (pid == 0)
+		echo_many_loop(lfd, tcp);
+	close(lfd);
+	return pid;
+}
+
 /* p50 of a raw round trip; connect_each: connect+ping-pong+close;
  * event_driven: the echo side waits in epoll (echo_loop_epoll). */
 static double raw_rtt(int tcp, int size, int connect_each, int socketpair_mode, int event_driven)
@@ -410,16 +544,23 @@ static double raw_rtt(int tcp, int size, int connect_each, int socketpair_mode, 
  * (closed loop: add, get, remove of its own ids), so the server sees n
  * concurrent clients while the generator itself costs little. Requests
  * are framed by hand (PROTOCOL.md A.2-A.10) and every answer is checked:
- * ADD and REMOVE must answer OK, GET the whole session. */
+ * ADD and REMOVE must answer OK, GET the whole session. Like the server,
+ * the generator builds and reads in buffers shared by all connections: a
+ * connection owns memory only for a request its socket did not take at
+ * once or the start of an answer still arriving, so that with 1000
+ * clients the generator's own memory does not become what is measured. */
 typedef struct {
 	int fd, phase, sending;
 	long k;
-	size_t out_len, out_pos, in_len;
-	unsigned char *out, *in;
+	size_t req_len, held_len, held_pos, in_len;
+	unsigned char *held; /* request bytes the socket did not take yet */
+	unsigned char *in;   /* the start of an answer (allocated on first need) */
+	unsigned char head[14], tail[14];
 	double t0;
 } evconn_t;
 
 #define EV_IN_CAP (32768 + 16 * 14)
+#define EV_OUT_CAP (8 + 24 + 32768 + 16 * 14)
 
 static size_t put_frames(unsigned char *dst, uint32_t uid, int op, const unsigned char *p, size_t n)
 {
@@ -459,15 +600,17 @@ static size_t msg_complete(const unsigned char *b, size_t n, size_t *payload)
 }
 
 typedef struct {
-	int ep, tcp, persistent, size;
+	int ep, tcp, persistent, size, echo;
 	const struct sockaddr *sa;
 	socklen_t salen;
 	evconn_t *c;
+	unsigned char *out, *in; /* shared by all connections */
 	int *retry, nretry, row;
 	lat_t lat;
 	long ops, fails;
 } evrow_t;
 
+/* Frames connection i's next request into the shared output buffer. */
 static void ev_request(evrow_t *r, int i)
 {
 	evconn_t *c = &r->c[i];
@@ -480,12 +623,12 @@ static void ev_request(evrow_t *r, int i)
 		add[4] = 0, add[5] = 0, add[6] = 0, add[7] = (unsigned char)n;
 		memcpy(add + 8, id, n);
 		memcpy(add + 8 + n, payload, r->size);
-		c->out_len = put_frames(c->out, uid++, 0, add, 8 + n + r->size);
+		c->req_len = put_frames(r->out, uid++, 0, add, 8 + n + r->size);
 	} else
-		c->out_len = put_frames(c->out, uid++, c->phase, id, n);
-	c->out_pos = 0;
+		c->req_len = put_frames(r->out, uid++, c->phase, id, n);
+	memcpy(c->head, r->out, 14);
+	memcpy(c->tail, r->out + c->req_len - 14, 14);
 	c->in_len = 0;
-	c->sending = 1;
 }
 
 static void ev_open(evrow_t *r, int i)
@@ -509,11 +652,28 @@ static void ev_open(evrow_t *r, int i)
 	epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
+/* Connection i failed: a fresh connection next round. */
+static void ev_failed(evrow_t *r, int i)
+{
+	evconn_t *c = &r->c[i];
+	r->fails++;
+	c->phase = 0;
+	c->k++;
+	c->sending = 0;
+	c->in_len = 0;
+	free(c->held);
+	c->held = NULL;
+	close(c->fd);
+	c->fd = -1;
+	r->retry[r->nretry++] = i;
+}
+
 static void ev_progress(evrow_t *r, int i);
 
 static void ev_start(evrow_t *r, int i, int reconnect)
 {
 	evconn_t *c = &r->c[i];
+	ssize_t sent = 0;
 	if (reconnect && c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -522,38 +682,71 @@ static void ev_start(evrow_t *r, int i, int reconnect)
 	ev_request(r, i);
 	if (c->fd < 0)
 		ev_open(r, i);
-	if (c->fd >= 0)
-		ev_progress(r, i);
+	if (c->fd < 0)
+		return; /* on the retry list; the request is built again */
+	sent = send(c->fd, r->out, c->req_len, MSG_NOSIGNAL);
+	if (sent < 0 && errno != EAGAIN && errno != ENOTCONN) {
+		ev_failed(r, i);
+		return;
+	}
+	if (sent < 0)
+		sent = 0;
+	c->sending = (size_t)sent < c->req_len;
+	if (c->sending) {
+		/* the socket took part of it: keep the rest for EPOLLOUT */
+		c->held_len = c->req_len - (size_t)sent;
+		c->held_pos = 0;
+		c->held = malloc(c->held_len);
+		memcpy(c->held, r->out + sent, c->held_len);
+	}
+	ev_progress(r, i);
 }
 
 static void ev_progress(evrow_t *r, int i)
 {
 	evconn_t *c = &r->c[i];
 	for (;;) {
+		unsigned char *in;
 		ssize_t k;
-		size_t used, pl;
+		size_t used, pl, have;
 		if (c->sending) {
-			k = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos, MSG_NOSIGNAL);
+			k = send(c->fd, c->held + c->held_pos, c->held_len - c->held_pos, MSG_NOSIGNAL);
 			if (k < 0 && (errno == EAGAIN || errno == ENOTCONN))
 				return; /* the edge of EPOLLOUT brings us back */
 			if (k <= 0)
-				goto failed;
-			c->out_pos += (size_t)k;
-			if (c->out_pos == c->out_len)
+				break;
+			c->held_pos += (size_t)k;
+			if (c->held_pos == c->held_len) {
 				c->sending = 0;
+				free(c->held);
+				c->held = NULL;
+			}
 			continue;
 		}
-		k = read(c->fd, c->in + c->in_len, EV_IN_CAP - c->in_len);
+		in = c->in_len ? c->in : r->in;
+		k = read(c->fd, in + c->in_len, EV_IN_CAP - c->in_len);
 		if (k < 0 && errno == EAGAIN)
 			return;
 		if (k <= 0)
-			goto failed;
-		c->in_len += (size_t)k;
-		if (!(used = msg_complete(c->in, c->in_len, &pl)))
+			break;
+		have = c->in_len + (size_t)k;
+		if (!(used = msg_complete(in, have, &pl))) {
+			/* the start of an answer: keep it until the rest arrives */
+			if (in == r->in) {
+				if (!c->in)
+					c->in = malloc(EV_IN_CAP);
+				memcpy(c->in, r->in, have);
+			}
+			c->in_len = have;
 			continue;
-		if (used != c->in_len || c->in[4] != 1 ||
-		    (c->phase == 1 ? pl != (size_t)r->size : pl != 1 || c->in[14] != 0))
-			goto failed;
+		}
+		c->in_len = 0;
+		if (used != have)
+			break;
+		/* the echo must return the request: its first and last bytes are checked */
+		if (r->echo ? used != c->req_len || memcmp(in, c->head, 14) != 0 || memcmp(in + used - 14, c->tail, 14) != 0
+			    : in[4] != 1 || (c->phase == 1 ? pl != (size_t)r->size : pl != 1 || in[14] != 0))
+			break;
 		lat_add(&r->lat, now_s() - c->t0);
 		r->ops++;
 		if (++c->phase == 3) {
@@ -563,39 +756,34 @@ static void ev_progress(evrow_t *r, int i)
 		ev_start(r, i, !r->persistent);
 		return;
 	}
-failed:
-	/* a fresh connection next round */
-	r->fails++;
-	c->phase = 0;
-	c->k++;
-	close(c->fd);
-	c->fd = -1;
-	r->retry[r->nretry++] = i;
+	ev_failed(r, i);
 }
 
-static result_t run_evrow(const struct sockaddr *sa, socklen_t salen, int persistent, int n, int size, pid_t srv)
+/* echo: srv is echo_many_loop, which answers each request with itself */
+static result_t run_evrow(const struct sockaddr *sa, socklen_t salen, int persistent, int n, int size, pid_t srv,
+			  int echo)
 {
 	static int rows;
 	evrow_t r = { 0 };
 	struct epoll_event evs[256];
 	result_t res = { 0 };
-	double t0, t1, cpu0;
+	double t0, t1, cpu0, gen0;
 	int i, j, k, *again;
 	r.ep = epoll_create1(0);
 	r.row = rows++;
 	r.tcp = sa->sa_family == AF_INET;
 	r.persistent = persistent;
 	r.size = size;
+	r.echo = echo;
 	r.sa = sa;
 	r.salen = salen;
 	r.c = calloc(n, sizeof(evconn_t));
 	r.retry = calloc(n, sizeof(int));
+	r.out = malloc(EV_OUT_CAP);
+	r.in = malloc(EV_IN_CAP);
 	again = calloc(n, sizeof(int));
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		r.c[i].fd = -1;
-		r.c[i].out = malloc(8 + 24 + 32768 + 16 * 14);
-		r.c[i].in = malloc(EV_IN_CAP);
-	}
 	/* persistent connections are opened before the clock starts (as the
 	 * DC_CTX rows do); a row of 1000 clients runs at least 1.5 s so that
 	 * each client completes many operations */
@@ -604,6 +792,7 @@ static result_t run_evrow(const struct sockaddr *sa, socklen_t salen, int persis
 			ev_open(&r, i);
 	usleep(n > 100 ? 200000 : 20000);
 	cpu0 = proc_cpu_s(srv);
+	gen0 = thread_cpu_s();
 	t0 = now_s();
 	for (i = 0; i < n; i++)
 		if (r.c[i].fd >= 0 || !persistent)
@@ -621,10 +810,11 @@ static result_t run_evrow(const struct sockaddr *sa, socklen_t salen, int persis
 	}
 	t1 = now_s();
 	res.server_us = r.ops ? (proc_cpu_s(srv) - cpu0) / r.ops * 1e6 : 0;
+	res.generator_us = r.ops ? (thread_cpu_s() - gen0) / r.ops * 1e6 : 0;
 	for (i = 0; i < n; i++) {
 		if (r.c[i].fd >= 0)
 			close(r.c[i].fd);
-		free(r.c[i].out);
+		free(r.c[i].held);
 		free(r.c[i].in);
 	}
 	close(r.ep);
@@ -634,6 +824,8 @@ static result_t run_evrow(const struct sockaddr *sa, socklen_t salen, int persis
 	free(r.lat.v);
 	free(r.c);
 	free(r.retry);
+	free(r.out);
+	free(r.in);
 	free(again);
 	return res;
 }
@@ -655,6 +847,7 @@ int main(int argc, char **argv)
 	struct sockaddr_un un_sa;
 	struct sockaddr_in in_sa;
 	double worst_1000[2] = { 1e18, 1e18 }, get_ratio[3][2][3], perop_ratio[3][2][3];
+	double ratio_1000[2][2][3], echo_1000[2][2][3], cpu_1000[2][2][3][2], gen_1000[2][2][3][2];
 	long total_fails = 0;
 	int t, m, s, c, i, g, pl, nplaces, port, ok = 1;
 	if (argc < 2) {
@@ -761,7 +954,8 @@ int main(int argc, char **argv)
 								    clients[c], sizes[s], 0, srv);
 						else
 							r = run_evrow(t ? (struct sockaddr *)&in_sa : (struct sockaddr *)&un_sa,
-								      t ? sizeof(in_sa) : sizeof(un_sa), !m, clients[c], sizes[s], srv);
+								      t ? sizeof(in_sa) : sizeof(un_sa), !m, clients[c], sizes[s], srv,
+								      0);
 						total_fails += r.fails;
 						printf("| %s | %s | %s | %d | %.0f | %.1f µs | %.1f µs | %.1f µs | %ld |\n",
 						       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s],
@@ -774,16 +968,64 @@ int main(int argc, char **argv)
 							best = r.ops_s;
 						if (c == 4 && r.ops_s / best < worst_1000[g])
 							worst_1000[g] = r.ops_s / best;
+						if (c == 4 && g == 1) {
+							ratio_1000[t][m][s] = r.ops_s / best;
+							cpu_1000[t][m][s][1] = r.server_us;
+							gen_1000[t][m][s][1] = r.generator_us;
+						}
+						if (g == 1 && c < 4 && r.ops_s == best) {
+							cpu_1000[t][m][s][0] = r.server_us;
+							gen_1000[t][m][s][0] = r.generator_us;
+						}
 					}
 				}
 	}
 	stop(unix_srv);
 	stop(tcp_srv);
 
+	/* The same generator against the echo floor: how much throughput any
+	 * single-threaded server of this design keeps with 1000 clients. */
+	printf("\n### The same mix against the echo floor (event-driven generator; each request is echoed back,\n"
+	       "### so the same bytes travel each way; no sessions are kept)\n\n");
+	printf("| transport | connections | size | clients | ops/s | p50 | p99 | echo CPU/op | failed ops |\n");
+	printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+	for (t = 0; t < 2; t++) {
+		struct sockaddr_storage echo_sa;
+		socklen_t echo_len;
+		pid_t echo = start_echo_many(t, &echo_sa, &echo_len);
+		for (m = 0; m < 2; m++)
+			for (s = 0; s < 3; s++) {
+				double best = 0;
+				for (c = 0; c < 5; c++) {
+					result_t r = run_evrow((struct sockaddr *)&echo_sa, echo_len, !m, clients[c], sizes[s], echo, 1);
+					total_fails += r.fails;
+					printf("| %s | %s | %s | %d | %.0f | %.1f µs | %.1f µs | %.1f µs | %ld |\n",
+					       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s], clients[c],
+					       r.ops_s, r.p50 * 1e6, r.p99 * 1e6, r.server_us, r.fails);
+					fflush(stdout);
+					if (c < 4 && r.ops_s > best)
+						best = r.ops_s;
+					if (c == 4)
+						echo_1000[t][m][s] = r.ops_s / best;
+				}
+			}
+		stop(echo);
+	}
+	printf("\n### 1000 clients / best row (event-driven generator)\n\n");
+	printf("| transport | connections | size | dc_server | echo floor | dc_server CPU/op, best row -> 1000 | generator CPU/op |\n");
+	printf("|---|---|---|---:|---:|---:|---:|\n");
+	for (t = 0; t < 2; t++)
+		for (m = 0; m < 2; m++)
+			for (s = 0; s < 3; s++)
+				printf("| %s | %s | %s | %.2f | %.2f | %.1f -> %.1f µs | %.1f -> %.1f µs |\n",
+				       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s],
+				       ratio_1000[t][m][s], echo_1000[t][m][s], cpu_1000[t][m][s][0], cpu_1000[t][m][s][1],
+				       gen_1000[t][m][s][0], gen_1000[t][m][s][1]);
+
 	/* full against nearly empty server */
 	{
 		pid_t full, empty;
-		result_t rf, re;
+		result_t rf = { 0 }, re = { 0 };
 		DC_CTX *fill;
 		unsigned char id[32];
 		snprintf(full_target, sizeof(full_target), "UNIX:%s/full.sock", dir);
@@ -797,10 +1039,19 @@ int main(int argc, char **argv)
 				total_fails++;
 		}
 		DC_CTX_free(fill);
-		rf = run_row(full_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, full);
-		re = run_row(empty_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, empty);
-		total_fails += rf.fails + re.fails;
-		printf("\n### Server cache full (60000 sessions) against nearly empty, 1 persistent client, 100 B\n\n");
+		/* alternating runs, the best of each: one stall on this shared
+		 * host must not decide the comparison */
+		for (i = 0; i < RUNS; i++) {
+			result_t f = run_row(full_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, full);
+			result_t e = run_row(empty_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, empty);
+			total_fails += f.fails + e.fails;
+			if (i == 0 || f.ops_s > rf.ops_s)
+				rf = f;
+			if (i == 0 || e.ops_s > re.ops_s)
+				re = e;
+		}
+		printf("\n### Server cache full (60000 sessions) against nearly empty, 1 persistent client, 100 B (best of %d alternating runs)\n\n",
+		       RUNS);
 		printf("| cache | ops/s | p50 | p99 |\n|---|---:|---:|---:|\n");
 		printf("| full | %.0f | %.1f µs | %.1f µs |\n", rf.ops_s, rf.p50 * 1e6, rf.p99 * 1e6);
 		printf("| nearly empty | %.0f | %.1f µs | %.1f µs |\n", re.ops_s, re.p50 * 1e6, re.p99 * 1e6);
@@ -825,6 +1076,16 @@ int main(int argc, char **argv)
 	       worst_1000[1], worst_1000[1] >= 0.8 ? "OK" : "MISSED");
 	printf("- 1000 clients / best row of the same kind, one thread per DC_CTX client: worst %.2f (>= 0.80 %s)\n",
 	       worst_1000[0], worst_1000[0] >= 0.8 ? "OK" : "MISSED");
+	{
+		double closest = 1e18;
+		for (t = 0; t < 2; t++)
+			for (m = 0; m < 2; m++)
+				for (s = 0; s < 3; s++)
+					if (ratio_1000[t][m][s] / echo_1000[t][m][s] < closest)
+						closest = ratio_1000[t][m][s] / echo_1000[t][m][s];
+		printf("- (not a target) 1000 clients / best row, dc_server against the echo floor's own ratio: worst %.2f\n",
+		       closest);
+	}
 	printf("- failed operations: %ld (%s)\n", total_fails, total_fails ? "MISSED" : "OK");
 	ok &= worst_1000[0] >= 0.8 && worst_1000[1] >= 0.8 && !total_fails;
 	{
