@@ -42,6 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <distcache/dc_client.h>
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 #include "bench_util.h"
 
 static double row_secs = 0.4;
@@ -49,6 +52,8 @@ static double row_secs = 0.4;
  * (interference from a shared machine only ever adds time), as
  * nal_bench does */
 #define RUNS 7
+/* runs of each event-driven cell (dc_server and echo floor alternately) */
+#define EV_RUNS 3
 static char dir[256];
 static const char *server_bin;
 /* CPU the servers (dc_server, raw echo) are pinned to; -1: not pinned */
@@ -463,6 +468,7 @@ static pid_t start_echo_many(int tcp, struct sockaddr_storage *ss, socklen_t *le
 		fprintf(stderr, "dc_bench: no listener for the echo floor\n");
 		exit(2);
 	}
+	listen(lfd, 4096); /* the accept queue dc_server asks for */
 	pid = fork();
 	if (pid == 0)
 		echo_many_loop(lfd, tcp);
@@ -637,6 +643,20 @@ static void ev_open(evrow_t *r, int i)
 	struct epoll_event ev;
 	int one = 1;
 	c->fd = socket(r->sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (r->tcp && c->fd >= 0) {
+		/* Each TCP connection comes from the next of 65536 loopback
+		 * addresses, as per-operation clients of a real server come from
+		 * many hosts: one source address would soon hold tens of
+		 * thousands of TIME_WAIT ports, and the generator would spend
+		 * its time in connect() searching for a free one. */
+		static uint32_t next_source;
+		struct sockaddr_in src;
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f010000u | (next_source++ & 0xffffu));
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		bind(c->fd, (struct sockaddr *)&src, sizeof(src));
+	}
 	if (c->fd < 0 || (connect(c->fd, r->sa, r->salen) != 0 && errno != EINPROGRESS)) {
 		/* a full accept queue (unix: EAGAIN): try again next round */
 		if (c->fd >= 0)
@@ -849,7 +869,7 @@ int main(int argc, char **argv)
 	double worst_1000[2] = { 1e18, 1e18 }, get_ratio[3][2][3], perop_ratio[3][2][3];
 	double ratio_1000[2][2][3], echo_1000[2][2][3], cpu_1000[2][2][3][2], gen_1000[2][2][3][2];
 	long total_fails = 0;
-	int t, m, s, c, i, g, pl, nplaces, port, ok = 1;
+	int t, m, s, c, i, pl, nplaces, port, ok = 1;
 	if (argc < 2) {
 		fprintf(stderr, "usage: dc_bench PREFIX [seconds-per-row]\n");
 		return 2;
@@ -935,82 +955,95 @@ int main(int argc, char **argv)
 	in_sa.sin_port = htons((unsigned short)port);
 	in_sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
-	for (g = 0; g < 2; g++) {
-		if (g == 0)
-			printf("\n### ADD/GET/REMOVE mix, one thread per DC_CTX client\n\n");
-		else
-			printf("\n### ADD/GET/REMOVE mix, event-driven load generator (one thread; every connection has one request in flight)\n\n");
-		printf("| transport | connections | size | clients | ops/s | p50 | p99 | server CPU/op | failed ops |\n");
-		printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
-		for (t = 0; t < 2; t++)
-			for (m = 0; m < 2; m++)
-				for (s = 0; s < 3; s++) {
-					double best = 0;
-					for (c = 0; c < 5; c++) {
-						pid_t srv = t ? tcp_srv : unix_srv;
-						result_t r;
-						if (g == 0)
-							r = run_row(t ? tcp_target : unix_target, m ? 0 : DC_CTX_FLAG_PERSISTENT,
-								    clients[c], sizes[s], 0, srv);
-						else
-							r = run_evrow(t ? (struct sockaddr *)&in_sa : (struct sockaddr *)&un_sa,
-								      t ? sizeof(in_sa) : sizeof(un_sa), !m, clients[c], sizes[s], srv,
-								      0);
-						total_fails += r.fails;
-						printf("| %s | %s | %s | %d | %.0f | %.1f µs | %.1f µs | %.1f µs | %ld |\n",
-						       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s],
-						       clients[c], r.ops_s, r.p50 * 1e6, r.p99 * 1e6, r.server_us, r.fails);
-						fflush(stdout);
-						/* the throughput target compares like with like:
-						 * 1000 clients against the best row of the same
-						 * transport, mode and size */
-						if (c < 4 && r.ops_s > best)
-							best = r.ops_s;
-						if (c == 4 && r.ops_s / best < worst_1000[g])
-							worst_1000[g] = r.ops_s / best;
-						if (c == 4 && g == 1) {
-							ratio_1000[t][m][s] = r.ops_s / best;
-							cpu_1000[t][m][s][1] = r.server_us;
-							gen_1000[t][m][s][1] = r.generator_us;
-						}
-						if (g == 1 && c < 4 && r.ops_s == best) {
-							cpu_1000[t][m][s][0] = r.server_us;
-							gen_1000[t][m][s][0] = r.generator_us;
-						}
-					}
-				}
-	}
-	stop(unix_srv);
-	stop(tcp_srv);
-
-	/* The same generator against the echo floor: how much throughput any
-	 * single-threaded server of this design keeps with 1000 clients. */
-	printf("\n### The same mix against the echo floor (event-driven generator; each request is echoed back,\n"
-	       "### so the same bytes travel each way; no sessions are kept)\n\n");
-	printf("| transport | connections | size | clients | ops/s | p50 | p99 | echo CPU/op | failed ops |\n");
+	printf("\n### ADD/GET/REMOVE mix, one thread per DC_CTX client\n\n");
+	printf("| transport | connections | size | clients | ops/s | p50 | p99 | server CPU/op | failed ops |\n");
 	printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
-	for (t = 0; t < 2; t++) {
-		struct sockaddr_storage echo_sa;
-		socklen_t echo_len;
-		pid_t echo = start_echo_many(t, &echo_sa, &echo_len);
+	for (t = 0; t < 2; t++)
 		for (m = 0; m < 2; m++)
 			for (s = 0; s < 3; s++) {
 				double best = 0;
 				for (c = 0; c < 5; c++) {
-					result_t r = run_evrow((struct sockaddr *)&echo_sa, echo_len, !m, clients[c], sizes[s], echo, 1);
+					result_t r = run_row(t ? tcp_target : unix_target, m ? 0 : DC_CTX_FLAG_PERSISTENT,
+							     clients[c], sizes[s], 0, t ? tcp_srv : unix_srv);
 					total_fails += r.fails;
 					printf("| %s | %s | %s | %d | %.0f | %.1f µs | %.1f µs | %.1f µs | %ld |\n",
-					       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s], clients[c],
-					       r.ops_s, r.p50 * 1e6, r.p99 * 1e6, r.server_us, r.fails);
+					       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s],
+					       clients[c], r.ops_s, r.p50 * 1e6, r.p99 * 1e6, r.server_us, r.fails);
 					fflush(stdout);
+					/* the throughput target compares like with like:
+					 * 1000 clients against the best row of the same
+					 * transport, mode and size */
 					if (c < 4 && r.ops_s > best)
 						best = r.ops_s;
-					if (c == 4)
-						echo_1000[t][m][s] = r.ops_s / best;
+					if (c == 4 && r.ops_s / best < worst_1000[0])
+						worst_1000[0] = r.ops_s / best;
+				}
+			}
+
+	/* The event-driven generator drives dc_server and, alternately, the
+	 * echo floor: an echo server built like dc_server that keeps no
+	 * sessions, so the same bytes travel each way. How much throughput it
+	 * keeps with 1000 clients is what any single-threaded server of this
+	 * design can keep on this host. Each cell is the best of EV_RUNS. */
+	printf("\n### ADD/GET/REMOVE mix, event-driven load generator (one thread; every connection has one request in flight),\n"
+	       "### dc_server and the echo floor measured alternately (best of %d runs each)\n\n", EV_RUNS);
+	printf("| transport | connections | size | clients | ops/s | p50 | p99 | server CPU/op | generator CPU/op | failed ops | echo floor ops/s | echo CPU/op |\n");
+	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (t = 0; t < 2; t++) {
+		struct sockaddr_storage echo_sa;
+		socklen_t echo_len;
+		pid_t echo = start_echo_many(t, &echo_sa, &echo_len);
+		const struct sockaddr *dc_sa = t ? (struct sockaddr *)&in_sa : (struct sockaddr *)&un_sa;
+		socklen_t dc_len = t ? sizeof(in_sa) : sizeof(un_sa);
+		for (m = 0; m < 2; m++)
+			for (s = 0; s < 3; s++) {
+				double best = 0, best_echo = 0;
+				result_t dc_best[5] = { { 0 } }, echo_best[5] = { { 0 } };
+				long fails[5] = { 0 };
+				/* round robin over the client counts, so that a noisy
+				 * stretch of this shared host hits every row alike */
+				for (i = 0; i < EV_RUNS; i++)
+					for (c = 0; c < 5; c++) {
+						result_t a = run_evrow(dc_sa, dc_len, !m, clients[c], sizes[s],
+								       t ? tcp_srv : unix_srv, 0);
+						result_t b = run_evrow((struct sockaddr *)&echo_sa, echo_len, !m, clients[c],
+								       sizes[s], echo, 1);
+						fails[c] += a.fails + b.fails;
+						if (a.ops_s > dc_best[c].ops_s)
+							dc_best[c] = a;
+						if (b.ops_s > echo_best[c].ops_s)
+							echo_best[c] = b;
+					}
+				for (c = 0; c < 5; c++) {
+					result_t d = dc_best[c], e = echo_best[c];
+					total_fails += fails[c];
+					printf("| %s | %s | %s | %d | %.0f | %.1f µs | %.1f µs | %.1f µs | %.1f µs | %ld | %.0f | %.1f µs |\n",
+					       t ? "TCP" : "unix", m ? "per-operation" : "persistent", size_names[s],
+					       clients[c], d.ops_s, d.p50 * 1e6, d.p99 * 1e6, d.server_us, d.generator_us, fails[c],
+					       e.ops_s, e.server_us);
+					fflush(stdout);
+					if (c < 4) {
+						if (d.ops_s > best) {
+							best = d.ops_s;
+							cpu_1000[t][m][s][0] = d.server_us;
+							gen_1000[t][m][s][0] = d.generator_us;
+						}
+						if (e.ops_s > best_echo)
+							best_echo = e.ops_s;
+						continue;
+					}
+					ratio_1000[t][m][s] = d.ops_s / best;
+					echo_1000[t][m][s] = e.ops_s / best_echo;
+					cpu_1000[t][m][s][1] = d.server_us;
+					gen_1000[t][m][s][1] = d.generator_us;
+					if (d.ops_s / best < worst_1000[1])
+						worst_1000[1] = d.ops_s / best;
 				}
 			}
 		stop(echo);
 	}
+	stop(unix_srv);
+	stop(tcp_srv);
 	printf("\n### 1000 clients / best row (event-driven generator)\n\n");
 	printf("| transport | connections | size | dc_server | echo floor | dc_server CPU/op, best row -> 1000 | generator CPU/op |\n");
 	printf("|---|---|---|---:|---:|---:|---:|\n");
