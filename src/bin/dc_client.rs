@@ -84,13 +84,7 @@ struct Options {
     server: Option<(String, String)>,
     retry: Duration,
     idle: Option<Duration>,
-    daemon: bool,
-    pidfile: Option<String>,
-    user: Option<String>,
-    sockowner: Option<String>,
-    sockgroup: Option<String>,
-    sockperms: Option<String>,
-    killable: bool,
+    service: common::ServiceOptions,
 }
 
 fn parse_args() -> Options {
@@ -99,13 +93,7 @@ fn parse_args() -> Options {
         server: None,
         retry: Duration::from_millis(DEFAULT_RETRY_MS),
         idle: None,
-        daemon: false,
-        pidfile: None,
-        user: None,
-        sockowner: None,
-        sockgroup: None,
-        sockperms: None,
-        killable: false,
+        service: common::ServiceOptions::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -132,14 +120,11 @@ fn parse_args() -> Options {
                 Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
                 _ => fail_usage("Error, -idle given an invalid argument"),
             },
-            "-daemon" => o.daemon = true,
-            "-pidfile" => o.pidfile = Some(value("-pidfile")),
-            "-user" => o.user = Some(value("-user")),
-            "-sockowner" => o.sockowner = Some(value("-sockowner")),
-            "-sockgroup" => o.sockgroup = Some(value("-sockgroup")),
-            "-sockperms" => o.sockperms = Some(value("-sockperms")),
-            "-killable" => o.killable = true,
-            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+            flag => {
+                if !o.service.take(flag, || value(flag)) {
+                    fail_usage(&format!("Error, \"{arg}\" not recognised"));
+                }
+            }
         }
     }
     o
@@ -150,7 +135,7 @@ fn main() {
     let Some((_, server_text)) = o.server.clone() else {
         fail("Error, no server specified!");
     };
-    common::install_signals(o.killable);
+    common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
     let mut listen_addr = Address::new();
@@ -158,24 +143,11 @@ fn main() {
     if !listen_addr.create(o.listen.as_bytes(), APP_BUFFER) || !listener.create(&listen_addr) {
         fail("Error, bad listen address");
     }
-    common::apply_socket_options(&listener, o.sockowner.as_deref(), o.sockgroup.as_deref(), o.sockperms.as_deref());
     let mut server_addr = Address::new();
     if !server_addr.create(server_text.as_bytes(), SERVER_BUFFER) || !server_addr.can_connect() {
         fail("Error, internal initialisation problems");
     }
-    if o.daemon && !common::daemonize() {
-        fail("Error, couldn't detach!");
-    }
-    if let Some(path) = &o.pidfile {
-        if !common::write_pidfile(path) {
-            fail(&format!("Error, couldn't open 'pidfile' at '{path}'."));
-        }
-    }
-    if let Some(user) = &o.user {
-        if !common::become_user(user) {
-            fail(&format!("Error, couldn't become user '{user}'."));
-        }
-    }
+    o.service.start(&listener);
 
     let sel = Selector::new();
     if !listener.add_to_selector(&sel) {

@@ -58,13 +58,7 @@ struct Options {
     sessions: usize,
     progress: u64,
     expiry_floor: u64,
-    daemon: bool,
-    pidfile: Option<String>,
-    user: Option<String>,
-    sockowner: Option<String>,
-    sockgroup: Option<String>,
-    sockperms: Option<String>,
-    killable: bool,
+    service: common::ServiceOptions,
 }
 
 fn parse_args() -> Options {
@@ -100,14 +94,11 @@ fn parse_args() -> Options {
                 }
                 o.expiry_floor = v as u64;
             }
-            "-daemon" => o.daemon = true,
-            "-pidfile" => o.pidfile = Some(value("pidfile")),
-            "-user" => o.user = Some(value("user")),
-            "-sockowner" => o.sockowner = Some(value("sockowner")),
-            "-sockgroup" => o.sockgroup = Some(value("sockgroup")),
-            "-sockperms" => o.sockperms = Some(value("sockperms")),
-            "-killable" => o.killable = true,
-            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+            flag => {
+                if !o.service.take(flag, || value(&flag[1..])) {
+                    fail_usage(&format!("Error, \"{arg}\" not recognised"));
+                }
+            }
         }
     }
     o
@@ -188,7 +179,7 @@ fn main() {
     let Some(listen) = o.listen.clone() else {
         fail_usage("Error, must provide -listen");
     };
-    common::install_signals(o.killable);
+    common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
     let mut addr = Address::new();
@@ -197,23 +188,7 @@ fn main() {
         eprintln!("Error, can't listen on '{listen}'");
         exit(1);
     }
-    common::apply_socket_options(&listener, o.sockowner.as_deref(), o.sockgroup.as_deref(), o.sockperms.as_deref());
-    if o.daemon && !common::daemonize() {
-        eprintln!("Error, couldn't detach!");
-        exit(1);
-    }
-    if let Some(path) = &o.pidfile {
-        if !common::write_pidfile(path) {
-            eprintln!("Error, couldn't open 'pidfile' at '{path}'.");
-            exit(1);
-        }
-    }
-    if let Some(user) = &o.user {
-        if !common::become_user(user) {
-            eprintln!("Error, couldn't become user '{user}'.");
-            exit(1);
-        }
-    }
+    o.service.start(&listener);
 
     let Some(cache) = BuiltinCache::new(o.sessions) else {
         eprintln!("Error, malloc/initialisation failure");

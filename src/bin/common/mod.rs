@@ -1,6 +1,6 @@
-//! Start-up plumbing shared by the distcache tools (`dc_client`,
-//! `dc_snoop`, `dc_test`): number parsing, signals, daemon mode, pid files,
-//! user switching and unix socket ownership.
+//! Start-up plumbing shared by the distcache tools (`dc_server`,
+//! `dc_client`, `dc_snoop`, `dc_test`): number parsing, signals, daemon
+//! mode, pid files, user switching and unix socket ownership.
 //!
 //! Every call into the C library that Rust cannot check lives in the
 //! `os` submodule, each block with its own safety argument.
@@ -98,6 +98,61 @@ pub fn apply_socket_options(listener: &Listener, owner: Option<&str>, group: Opt
             eprintln!("Warning, can't set socket permissions to '{perms}', continuing anyway");
         }
     }
+}
+
+/// The flags `dc_server` and `dc_client` share for running as a service.
+#[derive(Default)]
+pub struct ServiceOptions {
+    pub daemon: bool,
+    pub pidfile: Option<String>,
+    pub user: Option<String>,
+    pub sockowner: Option<String>,
+    pub sockgroup: Option<String>,
+    pub sockperms: Option<String>,
+    pub killable: bool,
+}
+
+impl ServiceOptions {
+    /// Takes `arg` when it is one of these flags (`value` fetches the
+    /// flag's argument); false when it is not.
+    pub fn take(&mut self, arg: &str, value: impl FnOnce() -> String) -> bool {
+        match arg {
+            "-daemon" => self.daemon = true,
+            "-pidfile" => self.pidfile = Some(value()),
+            "-user" => self.user = Some(value()),
+            "-sockowner" => self.sockowner = Some(value()),
+            "-sockgroup" => self.sockgroup = Some(value()),
+            "-sockperms" => self.sockperms = Some(value()),
+            "-killable" => self.killable = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Once listening: the socket file's owner and permissions, then
+    /// detaching, the pid file (written by the detached process) and the
+    /// user switch. A failure prints the originals' message and exits 1.
+    pub fn start(&self, listener: &Listener) {
+        apply_socket_options(listener, self.sockowner.as_deref(), self.sockgroup.as_deref(), self.sockperms.as_deref());
+        if self.daemon && !daemonize() {
+            exit_with("Error, couldn't detach!");
+        }
+        if let Some(path) = &self.pidfile {
+            if !write_pidfile(path) {
+                exit_with(&format!("Error, couldn't open 'pidfile' at '{path}'."));
+            }
+        }
+        if let Some(user) = &self.user {
+            if !become_user(user) {
+                exit_with(&format!("Error, couldn't become user '{user}'."));
+            }
+        }
+    }
+}
+
+fn exit_with(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1)
 }
 
 /// Accept queue of the tools' listeners (the kernel caps it at
