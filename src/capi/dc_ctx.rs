@@ -30,6 +30,37 @@ fn out_buf<'a>(ptr: *mut c_uchar, len: c_uint) -> Option<&'a mut [u8]> {
     Some(unsafe { std::slice::from_raw_parts_mut(ptr, len as usize) })
 }
 
+/// The common part of get and reget: checks the pointers, runs `lookup`
+/// (the session's full length, None when there is none) and reports the
+/// length through `result_used`.
+fn fetch(
+    ctx: *mut DC_CTX,
+    id_data: *const c_uchar,
+    id_len: c_uint,
+    result_storage: *mut c_uchar,
+    result_size: c_uint,
+    result_used: *mut c_uint,
+    lookup: impl FnOnce(&DC_CTX, &[u8], Option<&mut [u8]>) -> Option<usize>,
+) -> c_int {
+    guard(0, || {
+        let (Some(c), Some(id)) = (context(ctx), bytes(id_data, id_len)) else {
+            return 0;
+        };
+        if result_used.is_null() {
+            return 0;
+        }
+        match lookup(c, id, out_buf(result_storage, result_size)) {
+            Some(n) => {
+                // SAFETY: result_used is a non-NULL pointer to the caller's
+                // unsigned int.
+                unsafe { *result_used = n as c_uint };
+                1
+            }
+            None => 0,
+        }
+    })
+}
+
 fn context<'a>(ctx: *const DC_CTX) -> Option<&'a DC_CTX> {
     // SAFETY: non-NULL contexts come from DC_CTX_new and stay valid until
     // DC_CTX_free; the client only needs shared access (it locks inside).
@@ -111,22 +142,9 @@ pub extern "C" fn DC_CTX_get_session(
     result_size: c_uint,
     result_used: *mut c_uint,
 ) -> c_int {
-    guard(0, || {
-        let (Some(c), Some(id)) = (context(ctx), bytes(id_data, id_len)) else {
-            return 0;
-        };
-        if result_used.is_null() {
-            return 0;
-        }
-        match c.get(id, out_buf(result_storage, result_size)) {
-            Ok(GetResult::Found(n)) => {
-                // SAFETY: result_used is a non-NULL pointer to the caller's
-                // unsigned int.
-                unsafe { *result_used = n as c_uint };
-                1
-            }
-            _ => 0,
-        }
+    fetch(ctx, id_data, id_len, result_storage, result_size, result_used, |c, id, out| match c.get(id, out) {
+        Ok(GetResult::Found(n)) => Some(n),
+        _ => None,
     })
 }
 
@@ -141,23 +159,7 @@ pub extern "C" fn DC_CTX_reget_session(
     result_size: c_uint,
     result_used: *mut c_uint,
 ) -> c_int {
-    guard(0, || {
-        let (Some(c), Some(id)) = (context(ctx), bytes(id_data, id_len)) else {
-            return 0;
-        };
-        if result_used.is_null() {
-            return 0;
-        }
-        match c.reget(id, out_buf(result_storage, result_size)) {
-            Some(n) => {
-                // SAFETY: result_used is a non-NULL pointer to the caller's
-                // unsigned int.
-                unsafe { *result_used = n as c_uint };
-                1
-            }
-            None => 0,
-        }
-    })
+    fetch(ctx, id_data, id_len, result_storage, result_size, result_used, |c, id, out| c.reget(id, out))
 }
 
 /// 1 present, 0 absent, -1 when the exchange failed or the arguments are
