@@ -20,19 +20,36 @@ struct ServerProc {
 
 impl ServerProc {
     fn start(tag: &str, extra: &[&str]) -> Self {
+        let dir = Self::fresh_dir(tag);
+        let sock = dir.join("sock");
+        Self::spawn(dir, &format!("UNIX:{}", sock.display()), extra, || UnixStream::connect(&sock).is_ok())
+    }
+
+    /// A server listening on 127.0.0.1:`port` instead.
+    fn start_tcp(tag: &str, port: u16) -> Self {
+        let dir = Self::fresh_dir(tag);
+        Self::spawn(dir, &format!("IP:127.0.0.1:{port}"), &[], || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+    }
+
+    fn fresh_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dc-test-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("sock");
+        dir
+    }
+
+    fn spawn(dir: PathBuf, listen: &str, extra: &[&str], up: impl Fn() -> bool) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_dc_server"))
             .arg("-listen")
-            .arg(format!("UNIX:{}", sock.display()))
+            .arg(listen)
             .args(extra)
             .spawn()
             .expect("start dc_server");
         let s = Self { child, dir };
         for _ in 0..500 {
-            if UnixStream::connect(&sock).is_ok() {
+            if up() {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -173,6 +190,66 @@ fn a_client_that_reads_late_gets_every_answer_in_order() {
         assert_eq!(read_n(&mut late, expect.len()), expect, "answer {uid}");
     }
     sending.join().unwrap().unwrap();
+}
+
+/// Sends `count` GETs one at a time, each the only request of its read,
+/// reading nothing until all are sent: the socket fills and the server must
+/// keep back part of an answer. Then every answer must arrive, byte for byte.
+fn large_answers_arrive_whole<S: Read + Write>(s: &mut S, sessions: &[Vec<u8>], count: u32) {
+    let mut expect = Vec::new();
+    for uid in 0..count {
+        let which = uid as usize % sessions.len();
+        let mut request = Vec::new();
+        let id = format!("s{which}");
+        distcache_core::protocol::encode_message(
+            &mut request,
+            false,
+            uid,
+            distcache_core::protocol::Cmd::Get,
+            id.as_bytes(),
+        );
+        s.write_all(&request).unwrap();
+        distcache_core::protocol::encode_message(
+            &mut expect,
+            true,
+            uid,
+            distcache_core::protocol::Cmd::Get,
+            &sessions[which],
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut got = vec![0u8; expect.len()];
+    s.read_exact(&mut got).unwrap();
+    assert!(got == expect, "the answers differ");
+}
+
+#[test]
+fn large_answers_survive_a_full_socket() {
+    let srv = ServerProc::start("large", &[]);
+    let target = srv.target();
+    let client = Client::new(NetConnector::new(target.as_bytes()).unwrap(), Flags::from_bits(0)).unwrap();
+    // frame boundaries on each side, up to nearly the largest session
+    let sizes = [8192usize, 8193, 20_001, 32_000];
+    let sessions: Vec<Vec<u8>> = sizes.iter().map(|&n| (0..n).map(|i| (i * 13 + n) as u8).collect()).collect();
+    for (i, data) in sessions.iter().enumerate() {
+        assert_eq!(client.add(format!("s{i}").as_bytes(), data, 60_000), Ok(true));
+    }
+    // a unix socket takes a whole answer or nothing
+    let mut s = UnixStream::connect(srv.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    large_answers_arrive_whole(&mut s, &sessions, 150);
+    // TCP stops in the middle of an answer
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tcp = ServerProc::start_tcp("large-tcp", port);
+    let tcp_target = format!("IP:127.0.0.1:{port}");
+    let client = Client::new(NetConnector::new(tcp_target.as_bytes()).unwrap(), Flags::from_bits(0)).unwrap();
+    for (i, data) in sessions.iter().enumerate() {
+        assert_eq!(client.add(format!("s{i}").as_bytes(), data, 60_000), Ok(true));
+    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    large_answers_arrive_whole(&mut s, &sessions, 400);
+    drop(tcp);
 }
 
 #[test]
