@@ -69,15 +69,10 @@ fn usage() -> ! {
 }
 
 fn fail_usage(msg: &str) -> ! {
-    eprintln!("{msg}");
-    eprint!("{}", usage_text());
-    exit(1)
+    common::fail_usage(msg, usage_text())
 }
 
-fn fail(msg: &str) -> ! {
-    eprintln!("{msg}");
-    exit(1)
-}
+use common::fail;
 
 struct Options {
     listen: String,

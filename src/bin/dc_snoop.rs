@@ -42,9 +42,7 @@ fn usage_text() -> &'static str {
 }
 
 fn fail_usage(msg: &str) -> ! {
-    eprintln!("{msg}");
-    eprint!("{}", usage_text());
-    exit(1)
+    common::fail_usage(msg, usage_text())
 }
 
 struct Options {

@@ -40,15 +40,10 @@ fn usage_text() -> &'static str {
 }
 
 fn fail_usage(msg: &str) -> ! {
-    eprintln!("{msg}");
-    eprint!("{}", usage_text());
-    exit(1)
+    common::fail_usage(msg, usage_text())
 }
 
-fn fail(msg: &str) -> ! {
-    eprintln!("{msg}");
-    exit(1)
-}
+use common::fail;
 
 struct Options {
     connect: Option<String>,

@@ -11,6 +11,19 @@ pub mod peer;
 use distcache_core::nal::listener::Listener;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Prints `msg` and exits with status 1.
+pub fn fail(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1)
+}
+
+/// Prints `msg`, then the tool's usage text, and exits with status 1.
+pub fn fail_usage(msg: &str, usage_text: &str) -> ! {
+    eprintln!("{msg}");
+    eprint!("{usage_text}");
+    std::process::exit(1)
+}
+
 /// C `atoi`: optional leading white space and sign, then leading digits;
 /// anything after them is ignored and a string without digits reads as 0.
 pub fn atoi(s: &str) -> i64 {
@@ -135,24 +148,19 @@ impl ServiceOptions {
     pub fn start(&self, listener: &Listener) {
         apply_socket_options(listener, self.sockowner.as_deref(), self.sockgroup.as_deref(), self.sockperms.as_deref());
         if self.daemon && !daemonize() {
-            exit_with("Error, couldn't detach!");
+            fail("Error, couldn't detach!");
         }
         if let Some(path) = &self.pidfile {
             if !write_pidfile(path) {
-                exit_with(&format!("Error, couldn't open 'pidfile' at '{path}'."));
+                fail(&format!("Error, couldn't open 'pidfile' at '{path}'."));
             }
         }
         if let Some(user) = &self.user {
             if !become_user(user) {
-                exit_with(&format!("Error, couldn't become user '{user}'."));
+                fail(&format!("Error, couldn't become user '{user}'."));
             }
         }
     }
-}
-
-fn exit_with(msg: &str) -> ! {
-    eprintln!("{msg}");
-    std::process::exit(1)
 }
 
 /// Accept queue of the tools' listeners (the kernel caps it at
