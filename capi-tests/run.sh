@@ -69,6 +69,20 @@ for src in "$HERE"/abi_*.c; do
 	else cat "$OUT/$name.cxx.err"; note_fail "$name/cxx"; fi
 done
 
+# 2b. Every function the four libraries export is called by name in at
+#     least one test program (a new export without a C test fails here).
+untested=""
+for lib in libnal libdistcache libdistcacheserver libescrow; do
+	for sym in $(nm -D --defined-only "$PREFIX/lib/$lib.so.1" | awk '$2 == "T" { print $3 }'); do
+		grep -qw "$sym" "$HERE"/test_*.c || untested="$untested $lib:$sym"
+	done
+done
+if [ -z "$untested" ] && nm -D --defined-only "$PREFIX/lib/libnal.so.1" | grep -qw NAL_ADDRESS_new; then
+	passed=$((passed + 1)); echo "PASS exports/every_function_has_a_c_test"
+else
+	echo "  exported without a C test:$untested"; note_fail "exports/every_function_has_a_c_test"
+fi
+
 SANITIZE=${SANITIZE:-1}
 if [ "$SANITIZE" = only ]; then NO_VALGRIND=1; fi
 
