@@ -41,11 +41,20 @@ impl Endpoint {
     }
 
     /// Readies an accepted socket: the process-wide Nagle rule for TCP.
-    pub(crate) fn prepare_accepted(&self) -> bool {
+    /// Applies the Nagle setting to a socket accepted from an IPv4/IPv6
+    /// listener (`inet`, see `Listener::accepts_inet`); false if that fails.
+    pub(crate) fn prepare_accepted(&self, inet: bool) -> bool {
         match self {
-            Endpoint::Socket(fd) => !is_inet(fd) || apply_nagle(fd),
+            Endpoint::Socket(fd) if inet => apply_nagle(fd),
             _ => true,
         }
+    }
+
+    /// Closing it also ends its epoll registrations: an accepted socket's
+    /// descriptor is held by nobody else. Inherited descriptors (`FD:`) may
+    /// be, so they are deregistered explicitly.
+    pub(crate) fn close_ends_registration(&self) -> bool {
+        matches!(self, Endpoint::Socket(_))
     }
 
     fn entry_fds(&self) -> Option<EntryFds> {
@@ -178,8 +187,9 @@ impl Connection {
         if self.is_active() {
             return false;
         }
+        let inet = list.accepts_inet();
         match list.take_pending() {
-            Some((endpoint, size)) => self.adopt(endpoint, size),
+            Some((endpoint, size)) => self.adopt(endpoint, size, inet),
             None => false,
         }
     }
@@ -189,14 +199,15 @@ impl Connection {
         if self.is_active() {
             return false;
         }
+        let inet = list.accepts_inet();
         match list.accept_blocking() {
-            Some((endpoint, size)) => self.adopt(endpoint, size),
+            Some((endpoint, size)) => self.adopt(endpoint, size, inet),
             None => false,
         }
     }
 
-    fn adopt(&mut self, endpoint: Endpoint, size: u32) -> bool {
-        if !endpoint.prepare_accepted() {
+    fn adopt(&mut self, endpoint: Endpoint, size: u32, inet: bool) -> bool {
+        if !endpoint.prepare_accepted(inet) {
             return false;
         }
         let (rs, ws) = match &endpoint {
@@ -454,10 +465,6 @@ impl Connection {
     pub fn raw_fd(&self) -> RawFd {
         self.active.as_ref().and_then(|a| a.endpoint.read_fd()).unwrap_or(-1)
     }
-}
-
-fn is_inet(fd: &OwnedFd) -> bool {
-    sys::is_inet_socket(fd.as_raw_fd())
 }
 
 #[cfg(test)]

@@ -51,6 +51,12 @@ impl Listener {
         Self::default()
     }
 
+    /// Whether accepted connections are IPv4/IPv6 sockets (Nagle applies);
+    /// known from the address, so accepting needs no `getsockname`.
+    pub(crate) fn accepts_inet(&self) -> bool {
+        matches!(self.state, Some(State::Socket { unix_path: None, .. }))
+    }
+
     pub fn is_active(&self) -> bool {
         self.state.is_some()
     }
@@ -362,7 +368,33 @@ pub fn parse_octal(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_octal;
+    use super::{parse_octal, Listener};
+    use crate::nal::address::Address;
+
+    /// Nagle is set on sockets accepted from IPv4/IPv6 listeners only, and
+    /// the listener knows which kind it is without asking the kernel.
+    #[test]
+    fn accepts_inet_follows_the_address() {
+        let dir = std::env::temp_dir().join(format!("nal-inet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            (format!("UNIX:{}/l.sock", dir.display()), false),
+            ("IP:127.0.0.1:0".to_string(), true),
+            ("IPv6:[::1]:0".to_string(), true),
+        ];
+        for (text, inet) in cases {
+            let mut addr = Address::new();
+            assert!(addr.create(text.as_bytes(), 0), "{text}");
+            let mut list = Listener::new();
+            assert!(!list.accepts_inet());
+            if !list.create(&addr) {
+                assert!(text.starts_with("IPv6"), "{text}"); // a host without IPv6
+                continue;
+            }
+            assert_eq!(list.accepts_inet(), inet, "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn octal_strings() {

@@ -302,16 +302,6 @@ pub fn resolve_v6(host: &str) -> Option<Ipv6Addr> {
     })
 }
 
-/// Whether a socket is IPv4 or IPv6 (Nagle applies only to those).
-pub fn is_inet_socket(fd: RawFd) -> bool {
-    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage/len describe a live buffer of the stated size.
-    let rc = unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
-    rc == 0 && matches!(storage.ss_family as i32, libc::AF_INET | libc::AF_INET6)
-}
-
 /// Whether `fd` is readable right now (no waiting).
 pub fn readable_now(fd: RawFd) -> bool {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };

@@ -99,6 +99,9 @@ impl Peer {
     }
 
     fn deregister(&self, registry: &Registry) {
+        if self.endpoint.close_ends_registration() {
+            return;
+        }
         if let Some(fd) = self.endpoint.read_fd() {
             let _ = registry.deregister(&mut SourceFd(&fd));
         }
@@ -289,7 +292,7 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
                         break;
                     }
                 };
-                if !endpoint.prepare_accepted() {
+                if !endpoint.prepare_accepted(listener.accepts_inet()) {
                     continue; // dropped: closes the descriptor
                 }
                 let index = free.pop().unwrap_or_else(|| {
