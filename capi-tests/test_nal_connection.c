@@ -970,8 +970,9 @@ static int nodelay_of(int fd)
 }
 
 /* connects and accepts over IPv4, reporting TCP_NODELAY of both new sockets
- * (found as the one new socket descriptor after each call) */
-static int nodelay_of_new_sockets(int *client_nd, int *server_nd)
+ * (found as the one new socket descriptor after each call); a switch_to of
+ * 0 or 1 is given to NAL_config_set_nagle after the listener is created */
+static int nodelay_of_new_sockets_switched(int *client_nd, int *server_nd, int switch_to)
 {
 	enum { MAXFD = 1024 };
 	unsigned char before[MAXFD];
@@ -984,6 +985,7 @@ static int nodelay_of_new_sockets(int *client_nd, int *server_nd)
 	CHECK_EQ(NAL_ADDRESS_create(a, tu_ip4_addr(buf, sizeof(buf)), 256), 1);
 	CHECK_EQ(NAL_LISTENER_create(l, a), 1);
 	CHECK_EQ(NAL_LISTENER_add_to_selector(l, s), 1);
+	if (switch_to >= 0) NAL_config_set_nagle(switch_to);
 	tu_fd_snapshot(before, MAXFD);
 	CHECK_EQ(NAL_CONNECTION_create(c, a), 1);
 	*client_nd = nodelay_of(tu_fd_new_socket(before, MAXFD));
@@ -1007,6 +1009,11 @@ static int nodelay_of_new_sockets(int *client_nd, int *server_nd)
 	return 1;
 }
 
+static int nodelay_of_new_sockets(int *client_nd, int *server_nd)
+{
+	return nodelay_of_new_sockets_switched(client_nd, server_nd, -1);
+}
+
 static int nagle_off_by_default(void)
 {
 	/* runs before any NAL_config_set_nagle call in this program */
@@ -1028,6 +1035,23 @@ static int nagle_switch_applies_to_new_connections(void)
 	CHECK(nodelay_of_new_sockets(&cn, &sn));
 	CHECK_EQ(cn, 1);
 	CHECK_EQ(sn, 1);
+	return 1;
+}
+
+/* Accepted sockets start with their listener's TCP_NODELAY; the setting in
+ * force at accept time is what they must end up with. */
+static int nagle_switch_after_listen_applies_to_accepted(void)
+{
+	int cn = -2, sn = -2;
+	NAL_config_set_nagle(0);
+	CHECK(nodelay_of_new_sockets_switched(&cn, &sn, 1));
+	CHECK_EQ(cn, 0);
+	CHECK_EQ(sn, 0);
+	NAL_config_set_nagle(1);
+	CHECK(nodelay_of_new_sockets_switched(&cn, &sn, 0));
+	CHECK_EQ(cn, 1);
+	CHECK_EQ(sn, 1);
+	NAL_config_set_nagle(0);
 	return 1;
 }
 
@@ -1084,6 +1108,7 @@ int main(void)
 	RUN(create_pair_size_zero);
 	RUN(dummy_loops_back);
 	RUN(nagle_switch_applies_to_new_connections);
+	RUN(nagle_switch_after_listen_applies_to_accepted);
 	RUN(nagle_does_not_affect_unix_sockets);
 	tu_dir_remove();
 	return DONE();

@@ -42,10 +42,11 @@ impl Endpoint {
 
     /// Readies an accepted socket: the process-wide Nagle rule for TCP.
     /// Applies the Nagle setting to a socket accepted from an IPv4/IPv6
-    /// listener (`inet`, see `Listener::accepts_inet`); false if that fails.
-    pub(crate) fn prepare_accepted(&self, inet: bool) -> bool {
-        match self {
-            Endpoint::Socket(fd) if inet => apply_nagle(fd),
+    /// listener, whose TCP_NODELAY it inherited (`inherited`, see
+    /// `Listener::inherited_nodelay`); false if that fails.
+    pub(crate) fn prepare_accepted(&self, inherited: Option<bool>) -> bool {
+        match (self, inherited) {
+            (Endpoint::Socket(fd), Some(current)) => apply_nagle(fd, current),
             _ => true,
         }
     }
@@ -103,9 +104,12 @@ fn sized(size: u32) -> Arc<SharedBuffer> {
     Arc::new(SharedBuffer::for_connection(size as usize))
 }
 
-/// Applies the process-wide Nagle rule to a new TCP socket.
-fn apply_nagle(fd: &OwnedFd) -> bool {
-    nagle_enabled() || sys::set_nodelay(fd.as_raw_fd()).is_ok()
+/// Applies the process-wide Nagle rule to a new TCP socket whose
+/// TCP_NODELAY is `current` (off for a new socket; an accepted one has its
+/// listener's); a system call only when the setting must change.
+pub(crate) fn apply_nagle(fd: &OwnedFd, current: bool) -> bool {
+    let wanted = !nagle_enabled();
+    wanted == current || sys::set_nodelay(fd.as_raw_fd(), wanted).is_ok()
 }
 
 impl Connection {
@@ -152,7 +156,7 @@ impl Connection {
         let Ok(established) = sys::connect(&fd, &raw) else {
             return false;
         };
-        if inet && !apply_nagle(&fd) {
+        if inet && !apply_nagle(&fd, false) {
             return false;
         }
         self.activate(Endpoint::Socket(fd), sized(size), sized(size), established);
@@ -187,9 +191,9 @@ impl Connection {
         if self.is_active() {
             return false;
         }
-        let inet = list.accepts_inet();
+        let inherited = list.inherited_nodelay();
         match list.take_pending() {
-            Some((endpoint, size)) => self.adopt(endpoint, size, inet),
+            Some((endpoint, size)) => self.adopt(endpoint, size, inherited),
             None => false,
         }
     }
@@ -199,15 +203,15 @@ impl Connection {
         if self.is_active() {
             return false;
         }
-        let inet = list.accepts_inet();
+        let inherited = list.inherited_nodelay();
         match list.accept_blocking() {
-            Some((endpoint, size)) => self.adopt(endpoint, size, inet),
+            Some((endpoint, size)) => self.adopt(endpoint, size, inherited),
             None => false,
         }
     }
 
-    fn adopt(&mut self, endpoint: Endpoint, size: u32, inet: bool) -> bool {
-        if !endpoint.prepare_accepted(inet) {
+    fn adopt(&mut self, endpoint: Endpoint, size: u32, inherited: Option<bool>) -> bool {
+        if !endpoint.prepare_accepted(inherited) {
             return false;
         }
         let (rs, ws) = match &endpoint {

@@ -3,6 +3,7 @@
 
 use super::address::{Address, Transport};
 use super::connection::Endpoint;
+use super::nagle_enabled;
 use super::selector::{Attachment, EntryFds, EntrySpec, Selector, EXCEPT, READ, READ_SEND};
 use super::sys;
 use std::io;
@@ -13,13 +14,11 @@ enum State {
     Socket {
         fd: OwnedFd,
         unix_path: Option<Vec<u8>>,
+        /// TCP_NODELAY of the listening socket (false for unix sockets).
+        nodelay: bool,
     },
     /// The descriptors are not owned until the connection takes them.
-    Fd {
-        read: RawFd,
-        write: RawFd,
-        accepted: bool,
-    },
+    Fd { read: RawFd, write: RawFd, accepted: bool },
 }
 
 /// What [`Listener::accept_next`] found.
@@ -51,10 +50,15 @@ impl Listener {
         Self::default()
     }
 
-    /// Whether accepted connections are IPv4/IPv6 sockets (Nagle applies);
-    /// known from the address, so accepting needs no `getsockname`.
-    pub(crate) fn accepts_inet(&self) -> bool {
-        matches!(self.state, Some(State::Socket { unix_path: None, .. }))
+    /// For an IPv4/IPv6 listener, the TCP_NODELAY its accepted sockets
+    /// inherit from it; None where Nagle does not apply. Known here, so
+    /// accepting needs no `getsockname`, and no `setsockopt` while the
+    /// process-wide setting is the one the listener was created with.
+    pub(crate) fn inherited_nodelay(&self) -> Option<bool> {
+        match &self.state {
+            Some(State::Socket { unix_path: None, nodelay, .. }) => Some(*nodelay),
+            _ => None,
+        }
     }
 
     pub fn is_active(&self) -> bool {
@@ -99,7 +103,10 @@ impl Listener {
         if sys::bind_listen(&fd, &raw).is_err() {
             return false;
         }
-        self.state = Some(State::Socket { fd, unix_path });
+        // Accepted sockets inherit TCP_NODELAY: set it once here rather
+        // than on every accepted socket.
+        let nodelay = unix_path.is_none() && !nagle_enabled() && sys::set_nodelay(fd.as_raw_fd(), true).is_ok();
+        self.state = Some(State::Socket { fd, unix_path, nodelay });
         self.def_buffer_size = addr.def_buffer_size();
         true
     }
@@ -374,7 +381,7 @@ mod tests {
     /// Nagle is set on sockets accepted from IPv4/IPv6 listeners only, and
     /// the listener knows which kind it is without asking the kernel.
     #[test]
-    fn accepts_inet_follows_the_address() {
+    fn inherited_nodelay_follows_the_address() {
         let dir = std::env::temp_dir().join(format!("nal-inet-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cases = [
@@ -386,12 +393,13 @@ mod tests {
             let mut addr = Address::new();
             assert!(addr.create(text.as_bytes(), 0), "{text}");
             let mut list = Listener::new();
-            assert!(!list.accepts_inet());
+            assert_eq!(list.inherited_nodelay(), None);
             if !list.create(&addr) {
                 assert!(text.starts_with("IPv6"), "{text}"); // a host without IPv6
                 continue;
             }
-            assert_eq!(list.accepts_inet(), inet, "{text}");
+            // Nagle is off by default: inet listeners carry TCP_NODELAY
+            assert_eq!(list.inherited_nodelay(), inet.then_some(true), "{text}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -114,8 +114,8 @@ fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_
     .map(|_| ())
 }
 
-pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
-    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+pub fn set_nodelay(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on as i32)
 }
 
 /// Binds and listens; inet sockets get SO_REUSEADDR (IPv6 ones V6ONLY so an

@@ -292,7 +292,7 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
                         break;
                     }
                 };
-                if !endpoint.prepare_accepted(listener.accepts_inet()) {
+                if !endpoint.prepare_accepted(listener.inherited_nodelay()) {
                     continue; // dropped: closes the descriptor
                 }
                 let index = free.pop().unwrap_or_else(|| {
