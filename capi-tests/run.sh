@@ -69,6 +69,18 @@ for src in "$HERE"/abi_*.c; do
 	else cat "$OUT/$name.cxx.err"; note_fail "$name/cxx"; fi
 done
 
+# 2a. Every installed header together, as strict C89 and C++98: programs
+#     built with old standards and -pedantic -Werror keep compiling.
+printf '%s\n' '#include <stddef.h>' '#include <libnal/nal.h>' '#include <libnal/nal_devel.h>' \
+	'#include <distcache/dc_client.h>' '#include <distcache/dc_plug.h>' '#include <distcache/dc_server.h>' \
+	'#include <escrow.h>' 'int main(void) { return 0; }' > "$OUT/all_headers.c"
+if ${CC:-cc} -std=c89 -pedantic -Wall -Wextra -Werror -I"$PREFIX/include" -c -o "$OUT/all_headers.o" "$OUT/all_headers.c" 2> "$OUT/all_headers.c89.err"; then
+	passed=$((passed + 1)); echo "PASS headers/c89_pedantic"
+else cat "$OUT/all_headers.c89.err"; note_fail "headers/c89_pedantic"; fi
+if ${CXX:-c++} -x c++ -std=c++98 -pedantic -Wall -Wextra -Werror -I"$PREFIX/include" -c -o "$OUT/all_headers.cxx.o" "$OUT/all_headers.c" 2> "$OUT/all_headers.cxx.err"; then
+	passed=$((passed + 1)); echo "PASS headers/cxx98_pedantic"
+else cat "$OUT/all_headers.cxx.err"; note_fail "headers/cxx98_pedantic"; fi
+
 # 2b. Every function the four libraries export is called by name in at
 #     least one test program (a new export without a C test fails here).
 untested=""
