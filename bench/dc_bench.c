@@ -72,6 +72,43 @@ static void pin_self(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+/* The host's CPU time taken by the hypervisor (the "steal" column of
+ * /proc/stat), so that each table says how much of the machine it had. */
+static unsigned long long steal_at_mark, total_at_mark;
+
+static void cpu_totals(unsigned long long *steal, unsigned long long *total)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	*steal = *total = 0;
+	if (!f)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &v[6], &v[7]) == 8) {
+		int i;
+		for (i = 0; i < 8; i++)
+			*total += v[i];
+		*steal = v[7];
+	}
+	fclose(f);
+}
+
+static void steal_mark(void)
+{
+	cpu_totals(&steal_at_mark, &total_at_mark);
+}
+
+/* Prints the share of CPU time the hypervisor took since steal_mark(). */
+static void steal_report(void)
+{
+	unsigned long long steal, total;
+	cpu_totals(&steal, &total);
+	if (total > total_at_mark)
+		printf("(hypervisor steal during this table: %.0f%% of the CPU time, from /proc/stat)\n",
+		       100.0 * (double)(steal - steal_at_mark) / (double)(total - total_at_mark));
+	steal_mark();
+}
+
 /* user + system CPU seconds a process has used so far */
 static double proc_cpu_s(pid_t pid)
 {
@@ -902,6 +939,7 @@ int main(int argc, char **argv)
 		port++;
 		tcp_srv = start_tcp_server(&port, tcp_target, sizeof(tcp_target));
 		printf("### One client, GET round trip: %s (p50; best of %d alternating runs)\n\n", places[pl].name, RUNS);
+		steal_mark();
 		printf("| transport | size | raw ping-pong | persistent GET | ratio | epoll echo | ratio to it | raw connect+pp+close | per-operation GET | ratio |\n");
 		printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		for (t = 0; t < 2; t++)
@@ -934,6 +972,8 @@ int main(int argc, char **argv)
 				fflush(stdout);
 			}
 		printf("\n");
+		steal_report();
+		printf("\n");
 		stop(unix_srv);
 		stop(tcp_srv);
 	}
@@ -956,6 +996,7 @@ int main(int argc, char **argv)
 	in_sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
 	printf("\n### ADD/GET/REMOVE mix, one thread per DC_CTX client\n\n");
+	steal_mark();
 	printf("| transport | connections | size | clients | ops/s | p50 | p99 | server CPU/op | failed ops |\n");
 	printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
 	for (t = 0; t < 2; t++)
@@ -985,6 +1026,8 @@ int main(int argc, char **argv)
 	 * sessions, so the same bytes travel each way. How much throughput it
 	 * keeps with 1000 clients is what any single-threaded server of this
 	 * design can keep on this host. Each cell is the best of EV_RUNS. */
+	printf("\n");
+	steal_report();
 	printf("\n### ADD/GET/REMOVE mix, event-driven load generator (one thread; every connection has one request in flight),\n"
 	       "### dc_server and the echo floor measured alternately (best of %d runs each)\n\n", EV_RUNS);
 	printf("| transport | connections | size | clients | ops/s | p50 | p99 | server CPU/op | generator CPU/op | failed ops | echo floor ops/s | echo CPU/op |\n");
@@ -1044,6 +1087,8 @@ int main(int argc, char **argv)
 	}
 	stop(unix_srv);
 	stop(tcp_srv);
+	printf("\n");
+	steal_report();
 	printf("\n### 1000 clients / best row (event-driven generator)\n\n");
 	printf("| transport | connections | size | dc_server | echo floor | dc_server CPU/op, best row -> 1000 | generator CPU/op |\n");
 	printf("|---|---|---|---:|---:|---:|---:|\n");
@@ -1074,6 +1119,7 @@ int main(int argc, char **argv)
 		DC_CTX_free(fill);
 		/* alternating runs, the best of each: one stall on this shared
 		 * host must not decide the comparison */
+		steal_mark();
 		for (i = 0; i < RUNS; i++) {
 			result_t f = run_row(full_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, full);
 			result_t e = run_row(empty_target, DC_CTX_FLAG_PERSISTENT, 1, 100, 0, empty);
@@ -1091,6 +1137,7 @@ int main(int argc, char **argv)
 		printf("\nfull/empty per-op time ratio: %.2f (target <= 1.20) %s\n", re.ops_s / rf.ops_s,
 		       re.ops_s / rf.ops_s <= 1.2 ? "OK" : "MISSED");
 		ok &= re.ops_s / rf.ops_s <= 1.2;
+		steal_report();
 		stop(full);
 		stop(empty);
 	}
