@@ -40,10 +40,9 @@ impl Endpoint {
         }
     }
 
-    /// Readies an accepted socket: the process-wide Nagle rule for TCP.
-    /// Applies the Nagle setting to a socket accepted from an IPv4/IPv6
-    /// listener, whose TCP_NODELAY it inherited (`inherited`, see
-    /// `Listener::inherited_nodelay`); false if that fails.
+    /// Readies an accepted socket: applies the Nagle setting to a socket
+    /// accepted from an IPv4/IPv6 listener, whose TCP_NODELAY it inherited
+    /// (`inherited`, see `Listener::inherited_nodelay`); false if that fails.
     pub(crate) fn prepare_accepted(&self, inherited: Option<bool>) -> bool {
         match (self, inherited) {
             (Endpoint::Socket(fd), Some(current)) => apply_nagle(fd, current),
@@ -107,7 +106,7 @@ fn sized(size: u32) -> Arc<SharedBuffer> {
 /// Applies the process-wide Nagle rule to a new TCP socket whose
 /// TCP_NODELAY is `current` (off for a new socket; an accepted one has its
 /// listener's); a system call only when the setting must change.
-pub(crate) fn apply_nagle(fd: &OwnedFd, current: bool) -> bool {
+fn apply_nagle(fd: &OwnedFd, current: bool) -> bool {
     let wanted = !nagle_enabled();
     wanted == current || sys::set_nodelay(fd.as_raw_fd(), wanted).is_ok()
 }

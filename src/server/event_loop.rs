@@ -98,6 +98,7 @@ impl Peer {
         Ok(())
     }
 
+    /// Stops watching a peer that is about to be dropped.
     fn deregister(&self, registry: &Registry) {
         if self.endpoint.close_ends_registration() {
             return;
