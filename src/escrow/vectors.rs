@@ -1,7 +1,7 @@
 //! Loader for the recorded escrow wire vectors (tests only).
 //!
-//! The file lives in the shared material beside the repository:
-//! `../shared/vectors/escrow-vectors.jsonl`, one JSON object per line with
+//! The file lives in the repository:
+//! `tests/vectors/escrow-vectors.jsonl`, one JSON object per line with
 //! the fields `step`, `dir`, `fd_attached` and `hex`.
 
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub struct Vector {
 }
 
 pub fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/escrow-vectors.jsonl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/escrow-vectors.jsonl")
 }
 
 pub fn unhex(s: &str) -> Vec<u8> {

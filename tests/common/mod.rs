@@ -192,7 +192,7 @@ pub fn pattern(n: usize, seed: usize) -> Vec<u8> {
 
 /// The distcache vector file, one parsed JSON object per line.
 pub fn distcache_vectors() -> Vec<Json> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/distcache-vectors.jsonl");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/distcache-vectors.jsonl");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Vec<Json> =
         text.lines().filter(|l| !l.trim().is_empty()).map(|l| parse_json(l).expect("valid JSON line")).collect();
