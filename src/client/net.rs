@@ -34,6 +34,11 @@ impl NetConnector {
         if !addr.create(target, CONNECTION_BUFFER_SIZE) || !addr.can_connect() {
             return None;
         }
+        // libnal parses "UNIX:" (an empty path), but no server can be there:
+        // refuse it here rather than fail every operation later.
+        if matches!(addr.transport(), Some(Transport::Unix { path }) if path.is_empty()) {
+            return None;
+        }
         Some(Self { addr })
     }
 }

@@ -72,11 +72,17 @@ impl Listener {
     /// Starts listening on `addr` (`NAL_LISTENER_create`). A unix socket
     /// path is unlinked first, as the originals did.
     pub fn create(&mut self, addr: &Address) -> bool {
-        if self.is_active() || !addr.can_listen() {
-            return false;
+        self.open(addr).is_ok()
+    }
+
+    /// `create`, saying why it failed: the operating system's reason when
+    /// a system call did, for tools to report.
+    pub fn open(&mut self, addr: &Address) -> io::Result<()> {
+        if self.is_active() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the listener is already listening"));
         }
-        let Some(transport) = addr.transport() else {
-            return false;
+        let Some(transport) = addr.transport().filter(|_| addr.can_listen()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the address was not parsed"));
         };
         let (raw, unix_path) = match transport {
             Transport::Ipv4 { host, port } => (
@@ -94,21 +100,17 @@ impl Listener {
             Transport::Fd { read, write } => {
                 self.state = Some(State::Fd { read: *read, write: *write, accepted: false });
                 self.def_buffer_size = addr.def_buffer_size();
-                return true;
+                return Ok(());
             }
         };
-        let Ok(fd) = sys::stream_socket(&raw) else {
-            return false;
-        };
-        if sys::bind_listen(&fd, &raw).is_err() {
-            return false;
-        }
+        let fd = sys::stream_socket(&raw)?;
+        sys::bind_listen(&fd, &raw)?;
         // Accepted sockets inherit TCP_NODELAY: set it once here rather
         // than on every accepted socket.
         let nodelay = unix_path.is_none() && !nagle_enabled() && sys::set_nodelay(fd.as_raw_fd(), true).is_ok();
         self.state = Some(State::Socket { fd, unix_path, nodelay });
         self.def_buffer_size = addr.def_buffer_size();
-        true
+        Ok(())
     }
 
     pub fn reset(&mut self) {
