@@ -21,13 +21,45 @@ check usage_exit_0 '[ $rc -eq 0 ] && grep -q -- -listen "$W/h.err" && grep -q --
 "$BIN" > /dev/null 2> "$W/e1"; rc=$?
 check missing_listen '[ $rc -eq 1 ] && grep -q "must provide -listen" "$W/e1"'
 "$BIN" -listen UNIX:$W/x -sessions 63 > /dev/null 2> "$W/e2"; rc=$?
-check sessions_below_64_refused '[ $rc -eq 1 ] && grep -q "sessions given an invalid argument" "$W/e2"'
+check sessions_below_64_refused '[ $rc -eq 1 ] && grep -qxF "dc_server: invalid -sessions '"'"'63'"'"': give a whole number from 64 to 60000" "$W/e2"'
+"$BIN" -listen UNIX:$W/x --sessions 0 > /dev/null 2> "$W/e2b"; rc=$?
+check sessions_zero_says_range '[ $rc -eq 1 ] && grep -qxF "dc_server: invalid --sessions '"'"'0'"'"': give a whole number from 64 to 60000" "$W/e2b"'
+"$BIN" -listen UNIX:$W/x -expiry-floor -1 > /dev/null 2> "$W/e2c"; rc=$?
+check expiry_floor_says_range '[ $rc -eq 1 ] && grep -qxF "dc_server: invalid -expiry-floor '"'"'-1'"'"': give a whole number of milliseconds from 0 to 604800000" "$W/e2c"'
 "$BIN" -listen > /dev/null 2> "$W/e3"; rc=$?
-check missing_value '[ $rc -eq 1 ] && grep -q -- "--listen requires an argument" "$W/e3"'
+check missing_value '[ $rc -eq 1 ] && grep -qxF "dc_server: -listen requires an argument" "$W/e3"'
+"$BIN" --listen > /dev/null 2> "$W/e3b"; rc=$?
+check missing_value_long_form '[ $rc -eq 1 ] && grep -qxF "dc_server: --listen requires an argument" "$W/e3b"'
 "$BIN" -bogus > /dev/null 2> "$W/e4"; rc=$?
-check unknown_option '[ $rc -eq 1 ] && grep -q "\"-bogus\" not recognised" "$W/e4"'
+check unknown_option '[ $rc -eq 1 ] && grep -qxF "dc_server: unrecognised option '"'"'-bogus'"'"'" "$W/e4"'
 "$BIN" -listen IP:nonsense:xx > /dev/null 2> "$W/e5"; rc=$?
-check cannot_listen '[ $rc -eq 1 ] && grep -q "can.t listen on" "$W/e5"'
+check cannot_listen_bad_address '[ $rc -eq 1 ] && grep -qF "dc_server: can'"'"'t listen on '"'"'IP:nonsense:xx'"'"' (-listen): not a valid address (expected UNIX:/path, IP:port" "$W/e5"'
+"$BIN" -listen "UNIX:$W/no/such/dir/s" > /dev/null 2> "$W/e6"; rc=$?
+check cannot_listen_says_os_reason '[ $rc -eq 1 ] && grep -qxF "dc_server: can'"'"'t listen on '"'"'UNIX:$W/no/such/dir/s'"'"' (-listen): No such file or directory" "$W/e6"'
+: > "$W/afile"
+"$BIN" -listen "UNIX:$W/afile/s" > /dev/null 2> "$W/e7"; rc=$?
+check cannot_listen_not_a_directory '[ $rc -eq 1 ] && grep -qxF "dc_server: can'"'"'t listen on '"'"'UNIX:$W/afile/s'"'"' (-listen): Not a directory" "$W/e7"'
+# A TCP port already taken by another listener.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN" -listen "IP:127.0.0.1:$port" 2> /dev/null &
+PT=$!; PIDS="$PIDS $PT"
+i=0; while ! python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 1)" 2> /dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+"$BIN" -listen "IP:127.0.0.1:$port" > /dev/null 2> "$W/e8"; rc=$?
+check cannot_listen_port_in_use '[ $rc -eq 1 ] && grep -qxF "dc_server: can'"'"'t listen on '"'"'IP:127.0.0.1:$port'"'"' (-listen): Address already in use" "$W/e8"'
+kill -9 $PT
+# A start that fails after binding leaves neither socket nor pid file.
+"$BIN" -listen "UNIX:$W/left1" -pidfile "$W/no/such/dir/p" > /dev/null 2> "$W/e9"; rc=$?
+check bad_pidfile_says_why_and_cleans_up '[ $rc -eq 1 ] && [ ! -e "$W/left1" ] &&
+	grep -qxF "dc_server: couldn'"'"'t write the pid file '"'"'$W/no/such/dir/p'"'"' (-pidfile): No such file or directory" "$W/e9"'
+"$BIN" -listen "UNIX:$W/left2" -pidfile "$W/left2.pid" -user no-such-user-dc > /dev/null 2> "$W/e10"; rc=$?
+check unknown_user_says_why_and_cleans_up '[ $rc -eq 1 ] && [ ! -e "$W/left2" ] && [ ! -e "$W/left2.pid" ] &&
+	grep -qxF "dc_server: couldn'"'"'t become user '"'"'no-such-user-dc'"'"' (-user): no such user" "$W/e10"'
+# Every flag has a two-dash form too.
+"$BIN" --listen "UNIX:$W/long" --sessions 100 --expiry-floor 10 --pidfile "$W/long.pid" --killable 2> /dev/null &
+PL=$!; PIDS="$PIDS $PL"
+wait_sock "$W/long"
+check long_forms_accepted '[ "$(ask "$W/long" 3 9 6b)" = 01 ] && [ "$(cat "$W/long.pid")" = "$PL" ]'
+kill -USR1 $PL
 
 # statistics line, -progress, pid file, socket permissions, -killable
 "$BIN" -listen UNIX:$W/s1 -progress 3 -pidfile "$W/s1.pid" -sockperms 640 -killable 2> "$W/s1.err" &

@@ -125,7 +125,7 @@ if [ "$made_user" = 1 ]; then
 	o=$(owner "$SOCKS/user"); [ "$o" = root:root ]; ok $? user_socket_made_before_switch "$o"
 	start nouser "$PREFIX/bin/dc_server" -listen "UNIX:$SOCKS/nouser" -user no-such-user-dc
 	wait $last; rc=$?
-	[ "$rc" = 1 ] && grep -q "Error, couldn't become user 'no-such-user-dc'." "$WORK/nouser.err"
+	[ "$rc" = 1 ] && grep -q "dc_server: couldn't become user 'no-such-user-dc' (-user): no such user" "$WORK/nouser.err"
 	ok $? unknown_user_is_fatal "exit $rc"
 fi
 

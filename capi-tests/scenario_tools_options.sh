@@ -37,31 +37,40 @@ C=$BIN/dc_client
 run c_h "$C" -h
 check client_usage '[ $rc -eq 0 ] && quiet c_h && grep -q -- "-retry" "$W/c_h.err" && grep -q -- "-sockperms" "$W/c_h.err"'
 run c_none "$C" -listen "UNIX:$W/x.sock"
-check client_no_server '[ $rc -eq 1 ] && has c_none "Error, no server specified!"'
+check client_no_server '[ $rc -eq 1 ] && has c_none "dc_client: no server specified: give -server <addr>, the dc_server to forward to"'
 run c_two "$C" -server "$S" -server "$S"
-check client_two_servers '[ $rc -eq 1 ] && has c_two "Error, too many servers" && has c_two "Error, -server given an invalid argument"'
+check client_two_servers '[ $rc -eq 1 ] && has c_two "dc_client: too many servers: -server '"'"'$S'"'"' after -server; give one"'
 run c_two2 "$C" -server "$S" -connect "$S"
-check client_two_servers_connect '[ $rc -eq 1 ] && has c_two2 "Error, -connect given an invalid argument"'
+check client_two_servers_connect '[ $rc -eq 1 ] && has c_two2 "dc_client: too many servers: -connect '"'"'$S'"'"' after -server; give one"'
 for v in 0 abc 12a -5 3600001 ""; do
 	run c_retry "$C" -server "$S" -retry "$v"
-	check "client_retry_invalid[$v]" '[ $rc -eq 1 ] && has c_retry "Error, -retry given an invalid argument"'
+	check "client_retry_invalid[$v]" '[ $rc -eq 1 ] && has c_retry "dc_client: invalid -retry '"'"'$v'"'"': give a whole number of milliseconds from 1 to 3600000"'
 done
 for v in -1 1x 3600001; do
 	run c_idle "$C" -server "$S" -idle "$v"
-	check "client_idle_invalid[$v]" '[ $rc -eq 1 ] && has c_idle "Error, -idle given an invalid argument"'
+	check "client_idle_invalid[$v]" '[ $rc -eq 1 ] && has c_idle "dc_client: invalid -idle '"'"'$v'"'"': give a whole number of milliseconds from 0 to 3600000"'
 done
 run c_miss "$C" -server "$S" -listen
-check client_missing_value '[ $rc -eq 1 ] && has c_miss "Error, -listen requires an argument"'
+check client_missing_value '[ $rc -eq 1 ] && has c_miss "dc_client: -listen requires an argument"'
 run c_unk "$C" -bogus
-check client_unknown_option '[ $rc -eq 1 ] && has c_unk "Error, \"-bogus\" not recognised"'
+check client_unknown_option '[ $rc -eq 1 ] && has c_unk "dc_client: unrecognised option '"'"'-bogus'"'"'"'
 run c_bad "$C" -server "$S" -listen IP:nonsense:xx
-check client_bad_listen '[ $rc -eq 1 ] && has c_bad "Error, bad listen address"'
+check client_bad_listen '[ $rc -eq 1 ] && grep -qF "dc_client: can'"'"'t listen on '"'"'IP:nonsense:xx'"'"' (-listen): not a valid address (expected UNIX:/path" "$W/c_bad.err"'
 run c_srv "$C" -server IP:9001 -listen "UNIX:$W/y.sock"
-check client_server_not_connectable '[ $rc -eq 1 ] && has c_srv "Error, internal initialisation problems"'
+check client_server_not_connectable '[ $rc -eq 1 ] && grep -qF "dc_client: invalid -server '"'"'IP:9001'"'"': a listening-only address" "$W/c_srv.err" && [ ! -e "$W/y.sock" ]'
 run c_pid "$C" -server "$S" -listen "UNIX:$W/z.sock" -pidfile "$W/no/such/dir/p"
-check client_pidfile_error '[ $rc -eq 1 ] && has c_pid "Error, couldn'"'"'t open '"'"'pidfile'"'"' at '"'"'$W/no/such/dir/p'"'"'."'
+check client_pidfile_error '[ $rc -eq 1 ] && has c_pid "dc_client: couldn'"'"'t write the pid file '"'"'$W/no/such/dir/p'"'"' (-pidfile): No such file or directory" && [ ! -e "$W/z.sock" ]'
 run c_user "$C" -server "$S" -listen "UNIX:$W/u.sock" -user no-such-user-here
-check client_user_error '[ $rc -eq 1 ] && has c_user "Error, couldn'"'"'t become user '"'"'no-such-user-here'"'"'."'
+check client_user_error '[ $rc -eq 1 ] && has c_user "dc_client: couldn'"'"'t become user '"'"'no-such-user-here'"'"' (-user): no such user" && [ ! -e "$W/u.sock" ]'
+
+# Every flag has a two-dash form too.
+"$C" --server "$S" --listen "UNIX:$W/long.sock" --retry 100 --idle 60000 --killable 2> /dev/null &
+LP=$!; PIDS="$PIDS $LP"
+wait_sock "$W/long.sock"
+check client_long_forms_accepted '[ "$(ask "$W/long.sock" 3 9 6b)" = 01 ]'
+kill -9 $LP
+run c_lmiss "$C" --server
+check client_missing_value_long_form '[ $rc -eq 1 ] && has c_lmiss "dc_client: --server requires an argument"'
 
 # -daemon, -pidfile, socket permissions and ownership warnings
 run c_daemon "$C" -server "$S" -listen "UNIX:$W/d.sock" -daemon -pidfile "$W/d.pid" -sockperms 640 \
@@ -121,15 +130,15 @@ N=$BIN/dc_snoop
 run n_h "$N" -h
 check snoop_usage '[ $rc -eq 0 ] && quiet n_h && grep -q -- "-server" "$W/n_h.err"'
 run n_none "$N"
-check snoop_missing_addresses '[ $rc -eq 1 ] && has n_none "Error, must provide -listen and -server"'
+check snoop_missing_addresses '[ $rc -eq 1 ] && has n_none "dc_snoop: must provide -listen <addr> and -server <addr>"'
 run n_one "$N" -listen "UNIX:$W/q.sock"
-check snoop_missing_server '[ $rc -eq 1 ] && has n_one "Error, must provide -listen and -server"'
+check snoop_missing_server '[ $rc -eq 1 ] && has n_one "dc_snoop: must provide -listen <addr> and -server <addr>"'
 run n_val "$N" -server "$S" -listen
-check snoop_missing_value '[ $rc -eq 1 ] && has n_val "Error, --listen requires an argument"'
+check snoop_missing_value '[ $rc -eq 1 ] && has n_val "dc_snoop: -listen requires an argument"'
 run n_bad "$N" -listen IP:nonsense:xx -server "$S"
-check snoop_bad_address_silent '[ $rc -eq 1 ] && [ ! -s "$W/n_bad.err" ]'
+check snoop_bad_address_says_why '[ $rc -eq 1 ] && grep -qF "dc_snoop: can'"'"'t listen on '"'"'IP:nonsense:xx'"'"' (-listen): not a valid address" "$W/n_bad.err"'
 run n_unk "$N" -bogus
-check snoop_unknown_option '[ $rc -eq 1 ] && has n_unk "Error, \"-bogus\" not recognised"'
+check snoop_unknown_option '[ $rc -eq 1 ] && has n_unk "dc_snoop: unrecognised option '"'"'-bogus'"'"'"'
 "$N" -listen "UNIX:$W/snoop.sock" -connect "$S" > "$W/snoop.out" 2> "$W/snoop.err" &
 NP=$!; PIDS="$PIDS $NP"
 wait_sock "$W/snoop.sock"
@@ -141,30 +150,43 @@ check snoop_passes_and_logs '[ "$r" = 01 ] && quiet snoop &&
 	grep -qxF "SNOOP_DECODED: connection 0, server->client, HAVE response (request_uid = 31), payload_len=1, result=01 (notok)" "$W/snoop.err"'
 kill -9 $NP
 
+# ------------------------------------------------------------- escrowd
+E=$BIN/escrowd
+run e_h "$E" -h
+check escrowd_help_exit_0 '[ $rc -eq 0 ] && grep -q "^Usage: escrowd" "$W/e_h.out" && grep -q -- "--tags" "$W/e_h.out"'
+run e_lh "$E" --help
+check escrowd_long_help_exit_0 '[ $rc -eq 0 ] && grep -q "^Usage: escrowd" "$W/e_lh.out"'
+run e_none "$E"
+check escrowd_missing_path '[ $rc -eq 1 ] && has e_none "escrowd: missing <socket-path>: give the path of the unix socket to listen on"'
+run e_dir "$E" "$W/no/such/dir/esc"
+check escrowd_says_os_reason '[ $rc -eq 1 ] && has e_dir "escrowd: can'"'"'t listen on '"'"'$W/no/such/dir/esc'"'"': No such file or directory"'
+run e_tags "$E" --tags 0 "$W/esc"
+check escrowd_tags_range '[ $rc -eq 1 ] && has e_tags "escrowd: invalid number of tags '"'"'0'"'"': give a whole number from 1 to 32768"'
+
 # -------------------------------------------------------------- dc_test
 T=$BIN/dc_test
 run t_h "$T" -h
 check test_usage '[ $rc -eq 0 ] && quiet t_h && grep -q -- "-persistent" "$W/t_h.err"'
 run t_none "$T"
-check test_no_connect '[ $rc -eq 1 ] && has t_none "Error, must provide -connect"'
+check test_no_connect '[ $rc -eq 1 ] && has t_none "dc_test: must provide -connect <addr>, the server to test"'
 for v in 0 513; do
 	run t_s "$T" -connect "$S" -sessions $v
-	check "test_sessions_invalid_$v" '[ $rc -eq 1 ] && has t_s "Error, --sessions given an invalid argument"'
+	check "test_sessions_invalid_$v" '[ $rc -eq 1 ] && has t_s "dc_test: invalid -sessions '"'"'$v'"'"': give a whole number from 1 to 512"'
 done
 run t_ops "$T" -connect "$S" -ops 1000001
-check test_ops_invalid '[ $rc -eq 1 ] && has t_ops "Error, --ops given an invalid argument"'
+check test_ops_invalid '[ $rc -eq 1 ] && has t_ops "dc_test: invalid -ops '"'"'1000001'"'"': give a whole number from 0 to 1000000"'
 run t_min "$T" -connect "$S" -datamin 3
-check test_datamin '[ $rc -eq 1 ] && has t_min "Error, -datamin should be at least 4"'
+check test_datamin '[ $rc -eq 1 ] && has t_min "dc_test: invalid -datamin 3: give at least 4"'
 run t_max "$T" -connect "$S" -datamax 4097
-check test_datamax '[ $rc -eq 1 ] && has t_max "Error, -datamax should be at most 4096"'
+check test_datamax '[ $rc -eq 1 ] && has t_max "dc_test: invalid -datamax 4097: give at most 4096"'
 run t_var "$T" -connect "$S" -timeout 10 -timevar 10
-check test_timevar '[ $rc -eq 1 ] && has t_var "Error, -timevar must be strictly smaller than -timeout"'
+check test_timevar '[ $rc -eq 1 ] && has t_var "dc_test: invalid -timevar 10: it must be smaller than -timeout (10)"'
 run t_miss "$T" -connect
-check test_missing_value '[ $rc -eq 1 ] && has t_miss "Error, --connect requires an argument"'
+check test_missing_value '[ $rc -eq 1 ] && has t_miss "dc_test: -connect requires an argument"'
 run t_cert "$T" -connect "$S" -withcert 1
-check test_withcert '[ $rc -eq 1 ] && has t_cert "Error, no OpenSSL support compiled in, -with-cert not available."'
+check test_withcert '[ $rc -eq 1 ] && has t_cert "dc_test: -withcert is not available: this build has no OpenSSL support"'
 run t_ctx "$T" -connect "UNIX:$W/nothing.sock" -persistent
-check test_ctx_creation_failed '[ $rc -eq 1 ] && has t_ctx "Error, '"'"'DC_CTX'"'"' creation failed"'
+check test_ctx_creation_failed '[ $rc -eq 1 ] && has t_ctx "dc_test: can'"'"'t connect to '"'"'UNIX:$W/nothing.sock'"'"' (-connect): No such file or directory"'
 run t_run "$T" -connect "$S" -progress 300
 check test_passes_against_server '[ $rc -eq 0 ] && quiet t_run &&
 	[ "$(head -1 "$W/t_run.err")" = "Info, 10 sessions generated, will run 1000 random tests" ] &&

@@ -21,6 +21,9 @@ static int new_rejects_bad_targets(void)
 	CHECK(DC_CTX_new("", 0) == NULL);
 	CHECK(DC_CTX_new("nonsense", 0) == NULL);
 	CHECK(DC_CTX_new("IP:9001", 0) == NULL); /* listen-only address */
+	/* An empty unix path parses in libnal, but no server can be there. */
+	CHECK(DC_CTX_new("UNIX:", 0) == NULL);
+	CHECK(DC_CTX_new("UNIX:", DC_CTX_FLAG_PERSISTENT | DC_CTX_FLAG_PERSISTENT_LATE) == NULL);
 	/* nothing listening: temporary and LATE contexts still succeed,
 	 * a plain persistent one fails */
 	dc_target(missing, sizeof(missing), "nobody-home");

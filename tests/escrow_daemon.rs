@@ -431,21 +431,43 @@ fn socket_mode_and_refusals_at_start() {
     assert_eq!(mode, 0o600);
     let exe = env!("CARGO_BIN_EXE_escrowd");
     // A live daemon's socket is never replaced, with or without -f.
-    for args in [vec![], vec!["-f"]] {
+    for args in [vec![], vec!["-f"], vec!["--force"]] {
         let out = Command::new(exe).args(&args).arg(&d.path).output().unwrap();
         assert_eq!(out.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -98"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("escrowd: can't listen on '") && err.contains("another escrowd is already answering there"),
+            "{err}"
+        );
     }
     let out = Command::new(exe).arg("/nonexistent-dir/x/sock").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -2"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("escrowd: can't listen on '/nonexistent-dir/x/sock': No such file or directory"), "{err}");
     let long = format!("/tmp/{}", "x".repeat(110));
     let out = Command::new(exe).arg(&long).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -22"));
-    for args in [vec!["-h"], vec![], vec!["-t", "0", "x"], vec!["-t"], vec!["-q", "x"]] {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Invalid argument (a socket path is 1 to 106 bytes)"), "{err}");
+    // Usage errors: what was wrong, then the usage, status 1.
+    for (args, why) in [
+        (vec![], "escrowd: missing <socket-path>"),
+        (vec!["-t", "0", "x"], "escrowd: invalid number of tags '0': give a whole number from 1 to 32768"),
+        (vec!["--tags=99999", "x"], "escrowd: invalid number of tags '99999'"),
+        (vec!["-t"], "escrowd: option -t requires an argument"),
+        (vec!["-q", "x"], "escrowd: invalid option -- 'q'"),
+        (vec!["--bogus", "x"], "escrowd: unrecognised option '--bogus'"),
+    ] {
         let out = Command::new(exe).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: escrowd"), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why) && err.contains("Usage: escrowd"), "{args:?}: {err}");
+    }
+    // Help: the usage on standard output, status 0, long forms listed.
+    for args in [vec!["-h"], vec!["--help"]] {
+        let out = Command::new(exe).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: escrowd") && text.contains("--detach") && text.contains("--tags"), "{text}");
     }
 }
 
@@ -458,7 +480,8 @@ fn stale_socket_needs_force_and_detach_binds_first() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let out = Command::new(exe).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -98"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Address already in use (a file is in the way; -f removes a stale socket)"), "{err}");
     // -d with -f: binds, then the foreground process exits 0.
     let st =
         Command::new(exe).stdout(Stdio::null()).args(["-df", "-t8"]).arg(&path).stderr(Stdio::null()).status().unwrap();
@@ -567,7 +590,8 @@ fn start_gives_up_on_a_foreign_directory_lock() {
     let t0 = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_escrowd")).arg(dir.0.join("s")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("escrowd_init(): -110"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(waiting for the start-up lock on its directory)"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(10));
     assert!(!dir.0.join("s").exists());
 }

@@ -92,32 +92,37 @@ fn parse_args() -> Options {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> String {
-            args.next().unwrap_or_else(|| fail_usage(&format!("Error, {name} requires an argument")))
-        };
-        match arg.as_str() {
+        // Messages name the flag as it was typed (-listen or --listen).
+        let mut value =
+            |_name: &str| -> String { args.next().unwrap_or_else(|| fail_usage(&common::missing_value(&arg))) };
+        match common::flag_name(&arg) {
             "-h" | "-help" | "-?" => usage(),
             "-listen" => o.listen = value("-listen"),
             "-server" | "-connect" => {
                 let v = value(&arg);
-                if o.server.is_some() {
-                    eprintln!("Error, too many servers");
-                    fail_usage(&format!("Error, {arg} given an invalid argument"));
+                if let Some((first, _)) = &o.server {
+                    fail_usage(&format!("too many servers: {arg} '{v}' after {first}; give one"));
                 }
                 o.server = Some((arg.clone(), v));
             }
-            "-retry" => match common::decimal(&value("-retry")) {
-                Some(v) if (1..=MAX_MSECS).contains(&v) => o.retry = Duration::from_millis(v),
-                _ => fail_usage("Error, -retry given an invalid argument"),
-            },
-            "-idle" => match common::decimal(&value("-idle")) {
-                Some(0) => o.idle = None,
-                Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
-                _ => fail_usage("Error, -idle given an invalid argument"),
-            },
-            flag => {
-                if !o.service.take(flag, || value(flag)) {
-                    fail_usage(&format!("Error, \"{arg}\" not recognised"));
+            "-retry" => {
+                let text = value("-retry");
+                match common::decimal(&text) {
+                    Some(v) if (1..=MAX_MSECS).contains(&v) => o.retry = Duration::from_millis(v),
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(1, MAX_MSECS, "milliseconds"))),
+                }
+            }
+            "-idle" => {
+                let text = value("-idle");
+                match common::decimal(&text) {
+                    Some(0) => o.idle = None,
+                    Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_MSECS, "milliseconds"))),
+                }
+            }
+            _ => {
+                if !o.service.take(&arg, || value("")) {
+                    fail_usage(&common::unrecognised(&arg));
                 }
             }
         }
@@ -128,25 +133,21 @@ fn parse_args() -> Options {
 fn main() {
     let o = parse_args();
     let Some((_, server_text)) = o.server.clone() else {
-        fail("Error, no server specified!");
+        fail_usage("no server specified: give -server <addr>, the dc_server to forward to");
     };
+    let server_flag = o.server.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
     common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
-    let mut listen_addr = Address::new();
-    let mut listener = Listener::new();
-    if !listen_addr.create(o.listen.as_bytes(), APP_BUFFER) || !listener.create(&listen_addr) {
-        fail("Error, bad listen address");
-    }
-    let mut server_addr = Address::new();
-    if !server_addr.create(server_text.as_bytes(), SERVER_BUFFER) || !server_addr.can_connect() {
-        fail("Error, internal initialisation problems");
-    }
+    // The server address is checked first: a bad one leaves no socket file.
+    let server_addr = common::connect_address_or_exit(&server_flag, &server_text, SERVER_BUFFER);
+    let (listen_addr, mut listener) = common::listen_or_exit("-listen", &o.listen, APP_BUFFER);
     o.service.start(&listener);
 
     let sel = Selector::new();
     if !listener.add_to_selector(&sel) {
-        fail("Error, a fatal problem with the multiplexer has occured. Closing.");
+        listener.remove_socket_file();
+        fail("can't watch the listening socket (the multiplexer failed)");
     }
     // Writing to application sockets directly is only right for sockets.
     let direct_apps = !matches!(listen_addr.transport(), Some(Transport::Fd { .. }));

@@ -8,8 +8,6 @@
 mod common;
 
 use distcache_core::cache::{BuiltinCache, Now};
-use distcache_core::nal::address::Address;
-use distcache_core::nal::listener::Listener;
 use distcache_core::protocol::Corrupt;
 use distcache_core::server::event_loop::{self, Hooks};
 use distcache_core::server::{ClientFailure, Server};
@@ -46,7 +44,7 @@ fn usage() -> ! {
 }
 
 fn fail_usage(msg: &str) -> ! {
-    eprintln!("{msg}");
+    eprintln!("dc_server: {msg}");
     let _ = io::stderr().flush();
     eprint!("Run 'dc_server -h' for the list of options.\n");
     exit(1)
@@ -65,38 +63,39 @@ fn parse_args() -> Options {
     let mut o = Options { sessions: DEFAULT_SESSIONS, ..Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> String {
-            args.next().unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
-        };
-        match arg.as_str() {
+        let mut value = || -> String { args.next().unwrap_or_else(|| fail_usage(&common::missing_value(&arg))) };
+        match common::flag_name(&arg) {
             "-h" | "-help" | "-?" => usage(),
-            "-listen" => o.listen = Some(value("listen")),
+            "-listen" => o.listen = Some(value()),
             "-sessions" => {
-                let v = common::atoi(&value("sessions"));
+                let text = value();
+                let v = common::atoi(&text);
                 // The cache needs at least 64 slots; smaller values are
                 // refused here rather than after start-up.
                 if v < 64 || v > MAX_SESSIONS as i64 {
-                    fail_usage("Error, --sessions given an invalid argument");
+                    fail_usage(&common::invalid(&arg, &text, &common::range(64, MAX_SESSIONS, "")));
                 }
                 o.sessions = v as usize;
             }
             "-progress" => {
-                let v = common::atoi(&value("progress"));
+                let text = value();
+                let v = common::atoi(&text);
                 if !(0..=MAX_PROGRESS as i64).contains(&v) {
-                    fail_usage("Error, --progress given an invalid argument");
+                    fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_PROGRESS, "")));
                 }
                 o.progress = v as u64;
             }
             "-expiry-floor" => {
-                let v = common::atoi(&value("expiry-floor"));
+                let text = value();
+                let v = common::atoi(&text);
                 if !(0..=604_800_000).contains(&v) {
-                    fail_usage("Error, --expiry-floor given an invalid argument");
+                    fail_usage(&common::invalid(&arg, &text, &common::range(0, 604_800_000, "milliseconds")));
                 }
                 o.expiry_floor = v as u64;
             }
-            flag => {
-                if !o.service.take(flag, || value(&flag[1..])) {
-                    fail_usage(&format!("Error, \"{arg}\" not recognised"));
+            _ => {
+                if !o.service.take(&arg, value) {
+                    fail_usage(&common::unrecognised(&arg));
                 }
             }
         }
@@ -177,22 +176,17 @@ impl Stats {
 fn main() {
     let o = parse_args();
     let Some(listen) = o.listen.clone() else {
-        fail_usage("Error, must provide -listen");
+        fail_usage("must provide -listen <addr>, the address to accept clients on");
     };
     common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
-    let mut addr = Address::new();
-    let mut listener = Listener::new();
-    if !addr.create(listen.as_bytes(), BUFFER_SIZE) || !listener.create(&addr) {
-        eprintln!("Error, can't listen on '{listen}'");
-        exit(1);
-    }
+    let (_addr, mut listener) = common::listen_or_exit("-listen", &listen, BUFFER_SIZE);
     o.service.start(&listener);
 
     let Some(cache) = BuiltinCache::new(o.sessions) else {
-        eprintln!("Error, malloc/initialisation failure");
-        exit(1);
+        listener.remove_socket_file();
+        common::fail("can't allocate the cache");
     };
     let mut server = Server::new(Box::new(cache));
     server.set_expiry_floor(o.expiry_floor);
@@ -203,9 +197,9 @@ fn main() {
         last_sessions: 0,
         reported_versions: 0,
     };
-    if event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats).is_err() {
-        eprintln!("Error, select() failed");
-        exit(1);
+    if let Err(e) = event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats) {
+        listener.remove_socket_file();
+        common::fail(&format!("the event loop failed: {}", common::os_reason(&e)));
     }
     exit(0);
 }

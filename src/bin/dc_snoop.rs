@@ -55,10 +55,9 @@ fn parse_args() -> Options {
     let mut o = Options { listen: None, server: None, decode: true };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> String {
-            args.next().unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
-        };
-        match arg.as_str() {
+        let mut value =
+            |_name: &str| -> String { args.next().unwrap_or_else(|| fail_usage(&common::missing_value(&arg))) };
+        match common::flag_name(&arg) {
             "-h" | "-help" | "-?" => {
                 eprint!("{}", usage_text());
                 exit(0)
@@ -67,7 +66,7 @@ fn parse_args() -> Options {
             "-server" => o.server = Some(value("server")),
             "-connect" => o.server = Some(value("connect")),
             "-nodecode" => o.decode = false,
-            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+            _ => fail_usage(&common::unrecognised(&arg)),
         }
     }
     o
@@ -76,23 +75,15 @@ fn parse_args() -> Options {
 fn main() {
     let o = parse_args();
     let (Some(listen), Some(server)) = (o.listen, o.server) else {
-        eprintln!("Error, must provide -listen and -server");
-        exit(1);
+        fail_usage("must provide -listen <addr> and -server <addr>");
     };
     common::ignore_sigpipe();
-    let mut listen_addr = Address::new();
-    let mut server_addr = Address::new();
-    let mut listener = Listener::new();
-    if !listen_addr.create(listen.as_bytes(), BUFFER_SIZE)
-        || !server_addr.create(server.as_bytes(), BUFFER_SIZE)
-        || !server_addr.can_connect()
-        || !listener.create(&listen_addr)
-    {
-        exit(1);
-    }
+    let server_addr = common::connect_address_or_exit("-server", &server, BUFFER_SIZE);
+    let (listen_addr, mut listener) = common::listen_or_exit("-listen", &listen, BUFFER_SIZE);
     let sel = Selector::new();
     if !listener.add_to_selector(&sel) {
-        exit(1);
+        listener.remove_socket_file();
+        common::fail("can't watch the listening socket (the multiplexer failed)");
     }
     let mut snoop = Snoop {
         direct_clients: !matches!(listen_addr.transport(), Some(Transport::Fd { .. })),

@@ -71,17 +71,18 @@ fn parse_args() -> Options {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> String {
-            args.next().unwrap_or_else(|| fail_usage(&format!("Error, --{name} requires an argument")))
-        };
+        let flag = arg.clone();
+        let mut value =
+            |_name: &str| -> String { args.next().unwrap_or_else(|| fail_usage(&common::missing_value(&flag))) };
         let mut number = |name: &str, lo: i64, hi: i64| -> i64 {
-            let v = atoi(&value(name));
+            let text = value(name);
+            let v = atoi(&text);
             if !(lo..=hi).contains(&v) {
-                fail_usage(&format!("Error, --{name} given an invalid argument"));
+                fail_usage(&common::invalid(&arg, &text, &common::range(lo, hi, "")));
             }
             v
         };
-        match arg.as_str() {
+        match common::flag_name(&arg) {
             "-h" | "-help" | "-?" => {
                 eprint!("{}", usage_text());
                 exit(0)
@@ -95,21 +96,21 @@ fn parse_args() -> Options {
             "-timevar" => o.timevar = number("timevar", 0, MAX_SECS),
             "-ops" => o.ops = Some(number("ops", 0, MAX_OPS) as u64),
             "-persistent" => o.persistent = true,
-            "-withcert" => fail("Error, no OpenSSL support compiled in, -with-cert not available."),
-            _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
+            "-withcert" => fail("-withcert is not available: this build has no OpenSSL support"),
+            _ => fail_usage(&common::unrecognised(&arg)),
         }
     }
     if o.connect.is_none() {
-        fail("Error, must provide -connect");
+        fail_usage("must provide -connect <addr>, the server to test");
     }
     if o.datamin < MIN_DATA {
-        fail("Error, -datamin should be at least 4");
+        fail(&format!("invalid -datamin {}: give at least {MIN_DATA}", o.datamin));
     }
     if o.datamax > MAX_DATA {
-        fail("Error, -datamax should be at most 4096");
+        fail(&format!("invalid -datamax {}: give at most {MAX_DATA}", o.datamax));
     }
     if o.timevar >= o.timeout {
-        fail("Error, -timevar must be strictly smaller than -timeout");
+        fail(&format!("invalid -timevar {}: it must be smaller than -timeout ({})", o.timevar, o.timeout));
     }
     o
 }
@@ -184,10 +185,12 @@ fn main() {
         .collect();
     let ops = o.ops.unwrap_or(10 * (o.sessions as u64) * (o.sessions as u64));
 
-    let client = NetConnector::new(target.as_bytes())
-        .and_then(|c| Client::new(c, Flags { persistent: o.persistent, ..Flags::default() }).ok());
-    let Some(client) = client else {
-        fail("Error, 'DC_CTX' creation failed");
+    let Some(connector) = NetConnector::new(target.as_bytes()) else {
+        fail(&format!("invalid -connect '{target}': not a valid address to connect to ({})", common::ADDRESS_FORMS));
+    };
+    let client = match Client::new(connector, Flags { persistent: o.persistent, ..Flags::default() }) {
+        Ok(c) => c,
+        Err(e) => fail(&format!("can't connect to '{target}' (-connect): {}", common::os_reason(&e))),
     };
     eprintln!("Info, {} sessions generated, will run {ops} random tests", o.sessions);
 

@@ -3,34 +3,52 @@
 //! `escrowd [-d] [-v] [-f] [-t nr_tags] [-h] <socket-path>`
 //!
 //! Options may be combined (`-vf`), values attached (`-t8`) and options may
-//! follow the path; `--` ends the options. Start-up errors (bad path,
+//! follow the path; `--` ends the options. Each option also has a long
+//! form (`--detach`, `--verbose`, `--force`, `--tags N`, `--help`). Start-up errors (bad path,
 //! missing directory, existing file without `-f`, a live daemon on the
 //! path) are reported before detaching, with exit status 1.
 
-use distcache_core::escrow::daemon::Daemon;
+use distcache_core::escrow::daemon::{Daemon, StartError};
 use distcache_core::escrow::spawn::{spawn_keeping_stdio, Started};
 use distcache_core::escrow::store::MAX_TAGS;
 use distcache_core::escrow::sys;
-use distcache_core::escrow::{ESCROW_FORCE, ESCROW_VERBOSE};
+use distcache_core::escrow::{Errno, ESCROW_FORCE, ESCROW_VERBOSE, MAX_PATH};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::exit;
 
 const USAGE: &str = "\
 Usage: escrowd [-d] [-v] [-f] [-t nr_tags] [-h] <socket-path>
-    -d          detach: run in the background once listening
-    -v          verbose: report every message on stderr
-    -f          remove a stale socket file at <socket-path> first
-    -t nr_tags  number of tags, 1..32768 (default 32)
-    -h          print this help
+    -d, --detach          run in the background once listening
+    -v, --verbose         report every message on stderr
+    -f, --force           remove a stale socket file at <socket-path> first
+    -t, --tags nr_tags    number of tags, 1..32768 (default 32)
+    -h, --help            print this help
 ";
 
-fn usage_exit(msg: Option<&str>) -> ! {
-    if let Some(m) = msg {
-        eprintln!("{m}");
-    }
+/// `-h`: the usage text on standard output, status 0.
+fn help_exit() -> ! {
+    print!("{USAGE}");
+    exit(0)
+}
+
+/// A usage error: what was wrong, then the usage text, status 1.
+fn usage_exit(msg: &str) -> ! {
+    eprintln!("escrowd: {msg}");
     eprint!("{USAGE}");
     exit(1)
+}
+
+/// The one-letter option a long option stands for.
+fn long_option(name: &str) -> Option<char> {
+    Some(match name {
+        "detach" => 'd',
+        "verbose" => 'v',
+        "force" => 'f',
+        "tags" => 't',
+        "help" => 'h',
+        _ => return None,
+    })
 }
 
 struct Options {
@@ -69,14 +87,25 @@ fn parse(args: Vec<OsString>) -> Options {
             only_operands = true;
             continue;
         }
-        let chars: Vec<char> = s[1..].chars().collect();
+        // --name and --name=value are their one-letter options.
+        let short: String = match s.strip_prefix("--") {
+            Some(long) => {
+                let (name, attached) = long.split_once('=').unwrap_or((long, ""));
+                match long_option(name) {
+                    Some(c) => format!("{c}{attached}"),
+                    None => usage_exit(&format!("unrecognised option '--{name}'")),
+                }
+            }
+            None => s[1..].to_string(),
+        };
+        let chars: Vec<char> = short.chars().collect();
         let mut k = 0;
         while k < chars.len() {
             match chars[k] {
                 'd' => o.detach = true,
                 'v' => o.flags |= ESCROW_VERBOSE,
                 'f' => o.flags |= ESCROW_FORCE,
-                'h' => usage_exit(None),
+                'h' => help_exit(),
                 't' => {
                     let attached: String = chars[k + 1..].iter().collect();
                     let value = if !attached.is_empty() {
@@ -84,16 +113,18 @@ fn parse(args: Vec<OsString>) -> Options {
                     } else {
                         match it.next() {
                             Some(v) => v.to_string_lossy().into_owned(),
-                            None => usage_exit(Some("escrowd: option requires an argument -- 't'")),
+                            None => usage_exit("option -t requires an argument (the number of tags)"),
                         }
                     };
                     match leading_int(&value) {
                         Some(n) if (1..=i64::from(MAX_TAGS)).contains(&n) => o.nr_tags = n as i32,
-                        _ => usage_exit(Some(&format!("escrowd: invalid number of tags: {value}"))),
+                        _ => usage_exit(&format!(
+                            "invalid number of tags '{value}': give a whole number from 1 to {MAX_TAGS}"
+                        )),
                     }
                     break;
                 }
-                c => usage_exit(Some(&format!("escrowd: invalid option -- '{c}'"))),
+                c => usage_exit(&format!("invalid option -- '{c}'")),
             }
             k += 1;
         }
@@ -106,24 +137,38 @@ fn main() {
     sys::ignore_sigpipe();
     let o = parse(std::env::args_os().skip(1).collect());
     let Some(path) = o.path else {
-        usage_exit(Some("    Path to a UNIX domain socket must follow the options."));
+        usage_exit("missing <socket-path>: give the path of the unix socket to listen on");
     };
     if o.detach {
         // The detached daemon binds and listens before this process exits,
         // so start-up errors still give exit status 1 here.
         match spawn_keeping_stdio(&path, o.flags, o.nr_tags) {
             Ok(Started::Listening) => exit(0),
-            Ok(Started::AlreadyRunning) => fail(-libc::EADDRINUSE),
-            Err(e) => fail(e.negated()),
+            Ok(Started::AlreadyRunning) => fail(&path, StartError::AlreadyRunning),
+            Err(e) => fail(&path, StartError::Failed(e)),
         }
     }
     match Daemon::start(&path, o.flags, o.nr_tags) {
         Ok(mut d) => d.run(),
-        Err(e) => fail(e.errno().negated()),
+        Err(e) => fail(&path, e),
     }
 }
 
-fn fail(rc: i32) -> ! {
-    eprintln!("escrowd: escrowd_init(): {rc}");
+/// Why the daemon could not start, in words, and exit 1.
+fn fail(path: &Path, e: StartError) -> ! {
+    let why = match e {
+        StartError::AlreadyRunning => "another escrowd is already answering there".to_string(),
+        StartError::Failed(Errno(code)) => {
+            let reason = std::io::Error::from_raw_os_error(code).to_string();
+            let reason = reason.split(" (os error").next().unwrap_or_default().to_string();
+            match code {
+                libc::EADDRINUSE => format!("{reason} (a file is in the way; -f removes a stale socket)"),
+                libc::EINVAL => format!("{reason} (a socket path is 1 to {} bytes)", MAX_PATH - 1),
+                libc::ETIMEDOUT => format!("{reason} (waiting for the start-up lock on its directory)"),
+                _ => reason,
+            }
+        }
+    };
+    eprintln!("escrowd: can't listen on '{}': {why}", path.display());
     exit(1)
 }

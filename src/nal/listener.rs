@@ -317,6 +317,19 @@ impl Listener {
         }
     }
 
+    /// Removes the unix socket file this listener made (a tool that
+    /// fails after binding leaves nothing behind). False when there is
+    /// none.
+    pub fn remove_socket_file(&self) -> bool {
+        match self.unix_path() {
+            Some(p) => {
+                sys::unlink(p);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Changes the accept queue of a socket listener. libnal's listeners
     /// keep the originals' 511; the tools raise it for bursts of thousands
     /// of connecting clients.

@@ -8,20 +8,109 @@
 
 pub mod peer;
 
+use distcache_core::nal::address::{Address, Transport};
 use distcache_core::nal::listener::Listener;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Prints `msg` and exits with status 1.
+/// The tool's name for messages: the last part of how it was started.
+pub fn prog() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "distcache".to_string())
+}
+
+/// Prints `prog: msg` and exits with status 1.
 pub fn fail(msg: &str) -> ! {
-    eprintln!("{msg}");
+    eprintln!("{}: {msg}", prog());
     std::process::exit(1)
 }
 
-/// Prints `msg`, then the tool's usage text, and exits with status 1.
+/// Prints `prog: msg`, then the tool's usage text, and exits with status 1.
 pub fn fail_usage(msg: &str, usage_text: &str) -> ! {
-    eprintln!("{msg}");
+    eprintln!("{}: {msg}", prog());
     eprint!("{usage_text}");
     std::process::exit(1)
+}
+
+/// Every flag has a one-dash and a two-dash form (`-listen`, `--listen`):
+/// the one-dash form, which the tools match on.
+pub fn flag_name(arg: &str) -> &str {
+    match arg.strip_prefix("--") {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('-') => &arg[1..],
+        _ => arg,
+    }
+}
+
+/// `-flag requires an argument`.
+pub fn missing_value(flag: &str) -> String {
+    format!("{flag} requires an argument")
+}
+
+/// `unrecognised option '-x'`.
+pub fn unrecognised(arg: &str) -> String {
+    format!("unrecognised option '{arg}'")
+}
+
+/// `invalid -flag 'value': valid` (what would have been accepted).
+pub fn invalid(flag: &str, value: &str, valid: &str) -> String {
+    format!("invalid {flag} '{value}': {valid}")
+}
+
+/// The valid range of a numeric flag, for `invalid`.
+pub fn range(lo: impl std::fmt::Display, hi: impl std::fmt::Display, unit: &str) -> String {
+    if unit.is_empty() {
+        format!("give a whole number from {lo} to {hi}")
+    } else {
+        format!("give a whole number of {unit} from {lo} to {hi}")
+    }
+}
+
+/// The operating system's reason, without Rust's "(os error N)" suffix.
+pub fn os_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// The addresses a tool takes, for messages about one that did not parse.
+pub const ADDRESS_FORMS: &str =
+    "expected UNIX:/path, IP:port, IP:host:port, IPv6:[host]:port or FD:n, 2 to 255 characters";
+
+/// Parses `text` as an address and starts listening on it; exits with a
+/// message saying why when either fails (`flag` names the option).
+pub fn listen_or_exit(flag: &str, text: &str, buffer_size: u32) -> (Address, Listener) {
+    let mut addr = Address::new();
+    if !addr.create(text.as_bytes(), buffer_size) {
+        fail(&format!("can't listen on '{text}' ({flag}): not a valid address ({ADDRESS_FORMS})"));
+    }
+    let mut listener = Listener::new();
+    if let Err(e) = listener.open(&addr) {
+        fail(&format!("can't listen on '{text}' ({flag}): {}", os_reason(&e)));
+    }
+    (addr, listener)
+}
+
+/// Parses `text` as an address to connect to; exits with a message saying
+/// why when it does not parse or cannot be connected to.
+pub fn connect_address_or_exit(flag: &str, text: &str, buffer_size: u32) -> Address {
+    let mut addr = Address::new();
+    if !addr.create(text.as_bytes(), buffer_size) {
+        fail(&format!("invalid {flag} '{text}': not a valid address ({ADDRESS_FORMS})"));
+    }
+    if !addr.can_connect() {
+        fail(&format!("invalid {flag} '{text}': a listening-only address (give a host, e.g. IP:127.0.0.1:9001)"));
+    }
+    let empty_unix = matches!(addr.transport(), Some(Transport::Unix { path }) if path.is_empty());
+    if empty_unix {
+        fail(&format!("invalid {flag} '{text}': the unix socket path is empty"));
+    }
+    addr
 }
 
 /// C `atoi`: optional leading white space and sign, then leading digits;
@@ -88,7 +177,8 @@ pub fn daemonize() -> bool {
 }
 
 /// Switches to `name`: its group, its supplementary groups, its uid.
-pub fn become_user(name: &str) -> bool {
+/// The error says why not.
+pub fn become_user(name: &str) -> Result<(), String> {
     os::become_user(name)
 }
 
@@ -129,7 +219,7 @@ impl ServiceOptions {
     /// Takes `arg` when it is one of these flags (`value` fetches the
     /// flag's argument); false when it is not.
     pub fn take(&mut self, arg: &str, value: impl FnOnce() -> String) -> bool {
-        match arg {
+        match flag_name(arg) {
             "-daemon" => self.daemon = true,
             "-pidfile" => self.pidfile = Some(value()),
             "-user" => self.user = Some(value()),
@@ -147,17 +237,27 @@ impl ServiceOptions {
     /// user switch. A failure prints the originals' message and exits 1.
     pub fn start(&self, listener: &Listener) {
         apply_socket_options(listener, self.sockowner.as_deref(), self.sockgroup.as_deref(), self.sockperms.as_deref());
+        // A failed start leaves neither a socket file nor a pid file.
+        let give_up = |msg: String, pidfile: bool| -> ! {
+            listener.remove_socket_file();
+            if pidfile {
+                if let Some(path) = &self.pidfile {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            fail(&msg)
+        };
         if self.daemon && !daemonize() {
-            fail("Error, couldn't detach!");
+            give_up(format!("couldn't detach: {}", os_reason(&std::io::Error::last_os_error())), false);
         }
         if let Some(path) = &self.pidfile {
-            if !write_pidfile(path) {
-                fail(&format!("Error, couldn't open 'pidfile' at '{path}'."));
+            if let Err(e) = write_pidfile(path) {
+                give_up(format!("couldn't write the pid file '{path}' (-pidfile): {}", os_reason(&e)), false);
             }
         }
         if let Some(user) = &self.user {
-            if !become_user(user) {
-                fail(&format!("Error, couldn't become user '{user}'."));
+            if let Err(why) = become_user(user) {
+                give_up(format!("couldn't become user '{user}' (-user): {why}"), true);
             }
         }
     }
@@ -168,8 +268,8 @@ impl ServiceOptions {
 const TOOL_BACKLOG: i32 = 4096;
 
 /// The pid file: the decimal pid, no trailing newline.
-pub fn write_pidfile(path: &str) -> bool {
-    std::fs::write(path, std::process::id().to_string()).is_ok()
+pub fn write_pidfile(path: &str) -> std::io::Result<()> {
+    std::fs::write(path, std::process::id().to_string())
 }
 
 /// The part of the tools that calls the C library directly.
@@ -235,26 +335,30 @@ mod os {
 
     /// Switches to a user: primary group, supplementary groups from the
     /// group database, then the uid.
-    pub fn become_user(name: &str) -> bool {
+    pub fn become_user(name: &str) -> Result<(), String> {
         let Some((uid, gid)) = sys::user_ids(name) else {
-            return false;
+            return Err("no such user".to_string());
         };
         let Ok(cname) = CString::new(name) else {
-            return false;
+            return Err("no such user".to_string());
         };
+        let reason = || super::os_reason(&std::io::Error::last_os_error());
         // SAFETY: plain system calls on the ids of an existing user;
         // cname is a valid C string.
         unsafe {
             if libc::setgid(gid) != 0 {
-                return false;
+                return Err(reason());
             }
             // Without the right to change groups only a switch to
             // ourselves can succeed below; then the group list is moot.
             if libc::initgroups(cname.as_ptr(), gid) != 0 {
                 libc::setgroups(0, std::ptr::null());
             }
-            libc::setuid(uid) == 0
+            if libc::setuid(uid) != 0 {
+                return Err(reason());
+            }
         }
+        Ok(())
     }
 }
 
@@ -269,6 +373,25 @@ mod tests {
         assert_eq!(atoi("abc"), 0);
         assert_eq!(atoi("+12.5"), 12);
         assert_eq!(atoi(""), 0);
+    }
+
+    #[test]
+    fn both_flag_forms() {
+        assert_eq!(flag_name("--listen"), "-listen");
+        assert_eq!(flag_name("-listen"), "-listen");
+        assert_eq!(flag_name("--"), "--");
+        assert_eq!(flag_name("---x"), "---x");
+        assert_eq!(flag_name("x"), "x");
+    }
+
+    #[test]
+    fn messages_say_why() {
+        assert_eq!(
+            invalid("-sessions", "0", &range(64, 60000, "")),
+            "invalid -sessions '0': give a whole number from 64 to 60000"
+        );
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_reason(&e), "No such file or directory");
     }
 
     #[test]
