@@ -18,7 +18,7 @@ if ! command -v groff > /dev/null || ! command -v man > /dev/null; then
 	exit 0
 fi
 
-for page in dc_server.1 dc_client.1 dc_snoop.1 dc_test.1 distcache.8; do
+for page in dc_server.1 dc_client.1 dc_snoop.1 dc_test.1 escrowd.8 distcache.8; do
 	sec=${page##*.}
 	f=$MAN/man$sec/$page
 	check "$page/installed" '[ -f "$f" ]'
@@ -31,8 +31,8 @@ for page in dc_server.1 dc_client.1 dc_snoop.1 dc_test.1 distcache.8; do
 	for s in NAME DESCRIPTION "SEE ALSO"; do
 		check "$page/section_$(echo "$s" | tr ' ' _)" 'grep -q "^$s\$" "$W/$page.txt"'
 	done
-	if [ "$sec" = 1 ]; then
-		tool=${page%.1}
+	tool=${page%.*}
+	if [ -x "$PREFIX/bin/$tool" ]; then
 		check "$page/synopsis_and_exit_status" 'grep -q "^SYNOPSIS$" "$W/$page.txt" && grep -q "^EXIT STATUS$" "$W/$page.txt"'
 		# Every option of the usage text appears in the page (the page is
 		# rendered with plain hyphens; man may hyphenate long words, so

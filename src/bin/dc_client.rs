@@ -60,6 +60,7 @@ fn usage_text() -> &'static str {
      \x20   -sockperms <oct>     - permissions of the unix socket file\n\
      \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
      \x20   -h                   - display this usage message\n\
+     \x20   (every option may also be given with two dashes: --listen, --help)\n\
      'addr' examples: UNIX:/tmp/scache, IP:cachehost:9001, IP:127.0.0.1:9001\n"
 }
 

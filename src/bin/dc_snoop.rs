@@ -38,6 +38,7 @@ fn usage_text() -> &'static str {
      \x20   -connect <addr>      - the same as -server\n\
      \x20   -nodecode            - only the per-frame lines, no decoded message lines\n\
      \x20   -h                   - display this usage message\n\
+     \x20   (every option may also be given with two dashes: --listen, --help)\n\
      Every frame is logged to stderr; the bytes pass unchanged.\n"
 }
 

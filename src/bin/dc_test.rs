@@ -36,7 +36,8 @@ fn usage_text() -> &'static str {
      \x20   -timevar <secs>      - spread of the lifetime, below -timeout (default: 5)\n\
      \x20   -ops <num>           - random operations to run (default: 10 * sessions^2)\n\
      \x20   -persistent          - use one connection for everything\n\
-     \x20   -h                   - display this usage message\n"
+     \x20   -h                   - display this usage message\n\
+     \x20   (every option may also be given with two dashes: --connect, --help)\n"
 }
 
 fn fail_usage(msg: &str) -> ! {
