@@ -3,7 +3,7 @@
 # and show it working. Every process started here is stopped on exit.
 set -e
 cd "$(dirname "$0")/.."
-sh tools/deps.sh
+sh tools/deps.sh demo
 make -s all
 rm -rf _install
 make -s install PREFIX="$(pwd)/_install" > /dev/null
@@ -77,4 +77,32 @@ sleep 1.1
 echo "   dc_server restarted, one -retry period later: $(tail -1 "$WORK/up.log")"
 echo "== dc_server statistics lines (stderr of the first and the restarted server)"
 tail -3 "$WORK/server.log" | indent
+echo "== escrow: an echo server hands its client connection to escrowd and takes it back after a restart"
+"$BIN/escrowd" "$WORK/escrow.sock" &
+esc_pid=$!
+pids="$pids $esc_pid"
+wait_sock "$WORK/escrow.sock"
+echo "   escrowd $WORK/escrow.sock (pid $esc_pid)"
+"$WORK/bin/echo-server" "$WORK/escrow.sock" "$WORK/echo-svc.sock" 2> "$WORK/echo1.log" &
+echo1=$!
+pids="$pids $echo1"
+wait_sock "$WORK/echo-svc.sock"
+"$WORK/bin/echo-client" "$WORK/echo-svc.sock" 1000 > "$WORK/echo-client.log" 2> "$WORK/echo-client.err" &
+client=$!
+pids="$pids $client"
+sleep 0.5
+echo "   echo-client connected to echo-server (pid $echo1): $(tail -1 "$WORK/echo-client.log" | sed 's/^echoed //') round trips"
+kill -STOP "$client"
+sleep 0.1
+kill -9 "$echo1"
+wait "$echo1" 2> /dev/null || true
+echo "   echo-server killed with SIGKILL: the client's connection stays open inside escrowd"
+kill -CONT "$client"
+"$WORK/bin/echo-server" "$WORK/escrow.sock" "$WORK/echo-svc.sock" 2> "$WORK/echo2.log" &
+echo2=$!
+pids="$pids $echo2"
+sleep 0.5
+echo "   a new echo-server (pid $echo2) fetched the connection: $(tail -1 "$WORK/echo-client.log" | sed 's/^echoed //') round trips," \
+	"the client connected $(grep -c '^connected' "$WORK/echo-client.log") time(s) and never noticed"
+kill "$client" 2> /dev/null || true
 echo "== demo finished"

@@ -1,12 +1,17 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, if any is missing.
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
+#
+#   sh tools/deps.sh demo     what `make demo` needs (a C compiler and make)
+#   sh tools/deps.sh          everything `make check` needs
 set -e
 need=""
 have() { command -v "$1" > /dev/null 2>&1; }
 have cc || need="$need gcc"
-have c++ || need="$need g++"
 have make || need="$need make"
+have readelf || need="$need binutils"
+if [ "${1:-check}" != demo ]; then
+have c++ || need="$need g++"
 have pkg-config || need="$need pkg-config"
 have valgrind || need="$need valgrind"
 have python3 || need="$need python3"
@@ -17,6 +22,7 @@ EXTRA_DEBS="${EXTRA_DEBS:-} man-db groff-base" # manual page checks (capi-tests/
 # in by libclang-dev)
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a > /dev/null 2>&1 || need="$need libclang-rt-14-dev"
 for pkg in $EXTRA_DEBS; do dpkg -s "$pkg" > /dev/null 2>&1 || need="$need $pkg"; done
+fi
 [ -z "$need" ] && exit 0
 echo "installing:$need"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
