@@ -30,7 +30,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: all core libs examples install check self-contained deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
+.PHONY: all core libs examples install check self-contained links deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -89,10 +89,13 @@ install: all
 # corpus and regression input once).
 FUZZ_SMOKE_SECONDS ?= 30
 
-check: deps self-contained test-rust fuzz-smoke test-c
+check: deps self-contained links test-rust fuzz-smoke test-c
 
 self-contained:
 	sh tools/check-self-contained.sh
+
+links:
+	sh tools/check-links.sh
 
 deps:
 	sh tools/deps.sh
