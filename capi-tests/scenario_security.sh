@@ -1,6 +1,6 @@
 #!/bin/sh
 # Socket permissions and privilege handling of the installed tools
-# (README, section "Security"):
+# (docs/security.md):
 #  - dc_server and dc_client create their unix sockets with the process
 #    umask (0755 under umask 022): only the owner may connect;
 #  - -sockperms, -sockowner, -sockgroup change mode, owner and group, and
