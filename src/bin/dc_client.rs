@@ -12,6 +12,11 @@
 //! transaction); requests that were in flight when the connection broke get
 //! the status byte `02`. A new connection is tried every `-retry`
 //! milliseconds.
+//!
+//! A server that accepted the connection but stopped answering is treated
+//! as lost once requests have waited `-server-timeout` milliseconds with
+//! nothing arriving: they are answered with `02`, the connection is
+//! dropped and the next one tried after `-retry` (docs/timeouts.md).
 
 mod common;
 
@@ -29,6 +34,12 @@ use std::time::{Duration, Instant};
 
 const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
 const DEFAULT_RETRY_MS: u64 = 5000;
+/// How long requests wait on a silent server before it counts as lost:
+/// below libdistcache's default deadline (500 ms), so applications get
+/// the proxy's answer rather than their own timeout.
+const DEFAULT_SERVER_TIMEOUT_MS: u64 = 400;
+/// Upper bound of `-idle-timeout` (one day).
+const MAX_IDLE_SECS: u64 = 86_400;
 /// Upper bound of `-retry` and `-idle` (one hour).
 const MAX_MSECS: u64 = 3_600_000;
 /// Application connections served at a time.
@@ -52,6 +63,9 @@ fn usage_text() -> &'static str {
      \x20   -connect <addr>      - the same as -server\n\
      \x20   -retry <msecs>       - reconnect interval after losing the server (default: 5000)\n\
      \x20   -idle <msecs>        - close application connections idle this long (default: 0, never)\n\
+     \x20   -idle-timeout <secs> - the same in seconds (default: 0, never)\n\
+     \x20   -server-timeout <msecs> - fail requests the server leaves unanswered this long,\n\
+     \x20                          then reconnect after -retry (default: 400)\n\
      \x20   -daemon              - detach and run in the background\n\
      \x20   -pidfile <path>      - write the process id to <path>\n\
      \x20   -user <user>         - run as <user> once listening\n\
@@ -79,6 +93,7 @@ struct Options {
     server: Option<(String, String)>,
     retry: Duration,
     idle: Option<Duration>,
+    server_timeout: Duration,
     service: common::ServiceOptions,
 }
 
@@ -88,6 +103,7 @@ fn parse_args() -> Options {
         server: None,
         retry: Duration::from_millis(DEFAULT_RETRY_MS),
         idle: None,
+        server_timeout: Duration::from_millis(DEFAULT_SERVER_TIMEOUT_MS),
         service: common::ServiceOptions::default(),
     };
     let mut args = std::env::args().skip(1);
@@ -115,6 +131,25 @@ fn parse_args() -> Options {
                 Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
                 _ => fail_usage("Error, -idle given an invalid argument"),
             },
+            "-idle-timeout" | "--idle-timeout" => {
+                let v = value(&arg);
+                match common::decimal(&v) {
+                    Some(0) => o.idle = None,
+                    Some(s) if s <= MAX_IDLE_SECS => o.idle = Some(Duration::from_secs(s)),
+                    _ => fail_usage(&format!(
+                        "Error, {arg} given \"{v}\": not a number of seconds from 0 (never) to {MAX_IDLE_SECS}"
+                    )),
+                }
+            }
+            "-server-timeout" | "--server-timeout" => {
+                let v = value(&arg);
+                match common::decimal(&v) {
+                    Some(ms) if (1..=MAX_MSECS).contains(&ms) => o.server_timeout = Duration::from_millis(ms),
+                    _ => fail_usage(&format!(
+                        "Error, {arg} given \"{v}\": not a number of milliseconds from 1 to {MAX_MSECS}"
+                    )),
+                }
+            }
             flag => {
                 if !o.service.take(flag, || value(flag)) {
                     fail_usage(&format!("Error, \"{arg}\" not recognised"));
@@ -159,6 +194,8 @@ fn main() {
         direct_server,
         retry: o.retry,
         idle: o.idle,
+        server_timeout: o.server_timeout,
+        owed_since: None,
         apps: Vec::new(),
         free: Vec::new(),
         live: 0,
@@ -228,6 +265,11 @@ struct Proxy {
     direct_server: bool,
     retry: Duration,
     idle: Option<Duration>,
+    /// `-server-timeout`.
+    server_timeout: Duration,
+    /// Since when the server owes answers with nothing arriving (None
+    /// while no request is outstanding).
+    owed_since: Option<Instant>,
     apps: Vec<Option<App>>,
     free: Vec<usize>,
     live: usize,
@@ -329,16 +371,26 @@ impl Proxy {
         match &self.link {
             Link::Down { next_attempt } => Some(*next_attempt),
             Link::Connecting { since, .. } => Some(*since + self.retry),
-            Link::Up { .. } => None,
+            Link::Up { .. } => self.owed_since.map(|t| t + self.server_timeout),
         }
     }
 
     /// Reconnects when due; gives up a connect that takes a whole retry
-    /// period.
+    /// period, and a server that left requests unanswered for
+    /// `-server-timeout`.
     fn maintain_link(&mut self, now: Instant) {
         match &self.link {
             Link::Down { next_attempt } if now >= *next_attempt => self.connect_upstream(now),
             Link::Connecting { since, .. } if now >= *since + self.retry => self.connect_upstream(now),
+            Link::Up { .. } if self.owed_since.is_some_and(|t| now >= t + self.server_timeout) => {
+                eprintln!(
+                    "Error, the server did not answer for {} ms; failing {} request(s), reconnecting in {} ms",
+                    self.server_timeout.as_millis(),
+                    self.pending.len(),
+                    self.retry.as_millis()
+                );
+                self.upstream_lost(now);
+            }
             _ => {}
         }
     }
@@ -363,7 +415,11 @@ impl Proxy {
             Link::Up { peer, .. } => {
                 let alive = peer.conn.io();
                 // Responses that arrived before a close still count.
+                let before = self.pending.len();
                 let delivered = self.deliver_responses();
+                if self.pending.len() < before {
+                    self.owed_since = (!self.pending.is_empty()).then_some(now);
+                }
                 if !alive || !delivered {
                     self.upstream_lost(now);
                 }
@@ -413,6 +469,7 @@ impl Proxy {
     /// with DISCONNECTED and the next attempt waits a retry period.
     fn upstream_lost(&mut self, now: Instant) {
         self.link = Link::Down { next_attempt: now + self.retry };
+        self.owed_since = None;
         for (_, p) in self.pending.drain() {
             if let Some(app) = self.apps.get_mut(p.slot).and_then(Option::as_mut).filter(|a| a.gen == p.gen) {
                 encode_message(app.peer.out(), true, p.uid, p.cmd, &[status::DISCONNECTED]);
@@ -503,6 +560,9 @@ impl Proxy {
             let Link::Up { peer, .. } = &mut self.link else { unreachable!("checked above") };
             let (uid, cmd, payload) = app.asm.message().expect("complete");
             encode_message(peer.out(), false, up_uid, cmd, payload);
+            if self.pending.is_empty() {
+                self.owed_since = Some(now);
+            }
             self.pending.insert(up_uid, Pending { slot: i, gen: app.gen, uid, cmd });
             app.waiting = Some(up_uid);
             app.last_active = now;
