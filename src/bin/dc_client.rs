@@ -21,6 +21,7 @@
 mod common;
 
 use common::peer::Peer;
+use distcache_core::nal::accept_pause::AcceptPause;
 use distcache_core::nal::address::{Address, Transport};
 use distcache_core::nal::connection::Connection;
 use distcache_core::nal::listener::Listener;
@@ -205,6 +206,8 @@ fn main() {
         pending: HashMap::new(),
         next_uid: 1,
         version_reports: 0,
+        pause: AcceptPause::new("dc_client"),
+        listening: true,
     };
     proxy.connect_upstream(Instant::now());
     exit(proxy.run());
@@ -279,6 +282,10 @@ struct Proxy {
     pending: HashMap<u32, Pending>,
     next_uid: u32,
     version_reports: u32,
+    /// Accepting pauses while out of descriptors.
+    pause: AcceptPause,
+    /// The listener is in the selector (not while paused).
+    listening: bool,
 }
 
 /// What became of an application connection in one round.
@@ -312,6 +319,10 @@ impl Proxy {
             }
             self.maintain_link(now);
             wait = self.close_idle(now).min(tick);
+            self.pace_listener(now);
+            if let Some(w) = self.pause.resume_in(now) {
+                wait = wait.min(w);
+            }
             if let Some(w) = self.link_deadline().map(|d| d.saturating_duration_since(now)) {
                 wait = wait.min(w);
             }
@@ -322,11 +333,43 @@ impl Proxy {
         }
     }
 
+    /// Takes the listener out of the selector while accepting is paused
+    /// (it would report the waiting connections every round) and puts it
+    /// back once a connection closed or the pause is over.
+    fn pace_listener(&mut self, now: Instant) {
+        let want = !self.pause.paused(now);
+        if want && !self.listening {
+            self.listening = self.listener.add_to_selector(&self.sel);
+        } else if !want && self.listening {
+            self.listener.del_from_selector();
+            self.listening = false;
+        }
+    }
+
+    /// An application connection closed: its descriptor is free again.
+    fn app_closed(&mut self, i: usize) {
+        self.apps[i] = None; // closes the connection
+        self.free.push(i);
+        self.live -= 1;
+        self.pause.freed();
+    }
+
     fn accept_apps(&mut self, now: Instant) {
+        if !self.listening {
+            return;
+        }
         loop {
             let mut conn = Connection::new();
             if !conn.accept(&mut self.listener) {
+                if let Some(e) = self.listener.take_accept_error() {
+                    if let (_, Some(line)) = self.pause.failed(&e, now) {
+                        eprintln!("{line}");
+                    }
+                }
                 return;
+            }
+            if let Some(line) = self.pause.accepted() {
+                eprintln!("{line}");
             }
             if self.live >= MAX_APPS {
                 eprintln!("Error, rejected new client connection already at maximum ({MAX_APPS})");
@@ -502,9 +545,7 @@ impl Proxy {
                 continue;
             }
             if let Verdict::Close = self.service_app(i, now) {
-                self.apps[i] = None; // closes the connection
-                self.free.push(i);
-                self.live -= 1;
+                self.app_closed(i);
             }
         }
     }
@@ -585,9 +626,7 @@ impl Proxy {
             }
             let age = now.saturating_duration_since(app.last_active);
             if age >= idle {
-                self.apps[i] = None;
-                self.free.push(i);
-                self.live -= 1;
+                self.app_closed(i);
             } else {
                 next = next.min(idle - age);
             }
