@@ -217,10 +217,6 @@ impl Snoop {
                 }
                 return;
             }
-            if let Some(line) = self.pause.accepted() {
-                self.log.push_str(&line);
-                self.log.push('\n');
-            }
             let id = self.next_id;
             self.next_id += 1;
             let Some(client) = Peer::attach(conn, &self.sel, self.direct_clients) else {
@@ -253,6 +249,11 @@ impl Snoop {
                 closing: None,
                 decoders,
             });
+            // Both sides connected: out of any exhaustion episode.
+            if let Some(line) = self.pause.accepted() {
+                self.log.push_str(&line);
+                self.log.push('\n');
+            }
         }
     }
 
