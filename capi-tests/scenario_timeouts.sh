@@ -113,3 +113,42 @@ rc1=$2; us1=$4
 check "default_deadline_500ms (took $((us1 / 1000)) ms)" '[ "$rc1" -eq -1 ] && [ "$us1" -ge 480000 ] && [ "$us1" -le 600000 ]'
 check proxy_alive 'kill -0 $CLI 2> /dev/null'
 check proxy_logged_timeout 'grep -q "the server did not answer for 250 ms" "$W/cli.err"'
+
+# -idle-timeout (seconds) on dc_server and dc_client (--idle-timeout form):
+# a connection idle that long is closed, a busy one is not.
+rm -f "$W/isrv" "$W/icli"
+"$BIN/dc_server" -listen "UNIX:$W/isrv" -idle-timeout 1 2> "$W/isrv.err" &
+ISRV=$!; PIDS="$PIDS $ISRV"
+wait_sock "$W/isrv"
+"$BIN/dc_client" -listen "UNIX:$W/icli" -server "UNIX:$W/isrv" --idle-timeout 1 2> "$W/icli.err" &
+ICLI=$!; PIDS="$PIDS $ICLI"
+wait_sock "$W/icli"
+python3 - "$W/isrv" "$W/icli" > "$W/idle.out" 2>&1 << 'PY'
+import socket, struct, sys, time
+def conn(p):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(3); s.connect(p); return s
+def have(s, uid):
+    s.sendall(struct.pack(">IBIBBBH", 0x00110000, 0, uid, 0, 3, 1, 2) + b"id")
+    h = s.recv(64)
+    return len(h) >= 14
+for name, path in [("dc_server", sys.argv[1]), ("dc_client", sys.argv[2])]:
+    idle, busy = conn(path), conn(path)
+    t0 = time.monotonic()
+    ok = have(idle, 1) and have(busy, 1)
+    for i in range(8):                      # busy: a request every 0.3 s
+        time.sleep(0.3)
+        ok = ok and have(busy, i + 2)
+    idle.settimeout(0.01)
+    try:
+        closed = idle.recv(1) == b""
+    except OSError:
+        closed = False
+    print(name, "answers" if ok else "no-answer", "idle-closed" if closed else "idle-open", "busy-open" if ok else "busy-closed")
+PY
+sed 's/^/    /' "$W/idle.out"
+check dc_server_idle_timeout_closes_idle_only 'grep -q "^dc_server answers idle-closed busy-open" "$W/idle.out"'
+check dc_client_idle_timeout_closes_idle_only 'grep -q "^dc_client answers idle-closed busy-open" "$W/idle.out"'
+"$BIN/dc_server" -listen "UNIX:$W/bad" -idle-timeout 1x > /dev/null 2> "$W/bad.err"
+rc=$?
+check "idle_timeout_bad_value_refused ($(head -1 "$W/bad.err"))" \
+	'[ $rc -eq 1 ] && grep -q "Error, -idle-timeout given \"1x\": not a number of seconds from 0 (never) to 86400" "$W/bad.err"'

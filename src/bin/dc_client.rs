@@ -39,6 +39,11 @@ const DEFAULT_RETRY_MS: u64 = 5000;
 /// below libdistcache's default deadline (500 ms), so applications get
 /// the proxy's answer rather than their own timeout.
 const DEFAULT_SERVER_TIMEOUT_MS: u64 = 400;
+/// A server connection that lasted this long and closed with no request
+/// in flight is replaced at once (see `upstream_lost`); shorter-lived ones
+/// wait for `-retry`, so a server that closes every connection at once
+/// is not hammered.
+const IDLE_CLOSE_MIN_UP: Duration = Duration::from_secs(1);
 /// Upper bound of `-idle-timeout` (one day).
 const MAX_IDLE_SECS: u64 = 86_400;
 /// Upper bound of `-retry` and `-idle` (one hour).
@@ -246,17 +251,14 @@ struct Pending {
 /// The connection to the server.
 enum Link {
     /// Not connected; the next attempt is due at `next_attempt`.
-    Down {
-        next_attempt: Instant,
-    },
+    Down { next_attempt: Instant },
     /// A TCP connect in progress since `since`.
-    Connecting {
-        peer: Peer,
-        since: Instant,
-    },
+    Connecting { peer: Peer, since: Instant },
     Up {
         peer: Peer,
         asm: Assembler,
+        /// When the connection was made.
+        since: Instant,
     },
 }
 
@@ -403,7 +405,7 @@ impl Proxy {
         let peer =
             if conn.create(&self.server_addr) { Peer::attach(conn, &self.sel, self.direct_server) } else { None };
         self.link = match peer {
-            Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true) },
+            Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true), since: now },
             Some(peer) => Link::Connecting { peer, since: now },
             None => Link::Down { next_attempt: now + self.retry },
         };
@@ -452,7 +454,7 @@ impl Proxy {
                     else {
                         unreachable!()
                     };
-                    self.link = Link::Up { peer, asm: Assembler::new(true) };
+                    self.link = Link::Up { peer, asm: Assembler::new(true), since: now };
                 }
             }
             Link::Up { peer, .. } => {
@@ -475,7 +477,7 @@ impl Proxy {
     /// corrupt or answers a request we did not send.
     fn deliver_responses(&mut self) -> bool {
         loop {
-            let Link::Up { peer, asm } = &mut self.link else {
+            let Link::Up { peer, asm, .. } = &mut self.link else {
                 return true;
             };
             let fed = peer.read.modify(|b| {
@@ -511,7 +513,13 @@ impl Proxy {
     /// The server connection broke: every request in flight is answered
     /// with DISCONNECTED and the next attempt waits a retry period.
     fn upstream_lost(&mut self, now: Instant) {
-        self.link = Link::Down { next_attempt: now + self.retry };
+        // A connection that served for a while and broke with nothing in
+        // flight was most likely closed as idle (dc_server -idle-timeout):
+        // reconnect at once rather than fail requests for a retry period.
+        let idle_close = self.pending.is_empty()
+            && matches!(self.link, Link::Up { since, .. } if now.saturating_duration_since(since) >= IDLE_CLOSE_MIN_UP);
+        let next_attempt = if idle_close { now } else { now + self.retry };
+        self.link = Link::Down { next_attempt };
         self.owed_since = None;
         for (_, p) in self.pending.drain() {
             if let Some(app) = self.apps.get_mut(p.slot).and_then(Option::as_mut).filter(|a| a.gen == p.gen) {
@@ -587,6 +595,7 @@ impl Proxy {
             if !matches!(self.link, Link::Up { .. }) {
                 // No server: fail the request at once with an empty answer
                 // and look at the next one.
+                app.last_active = now;
                 let (uid, cmd, _) = app.asm.message().expect("complete");
                 encode_message(app.peer.out(), true, uid, cmd, &[]);
                 app.asm.reset();
