@@ -36,9 +36,9 @@ use std::time::{Duration, Instant};
 const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
 const DEFAULT_RETRY_MS: u64 = 5000;
 /// How long requests wait on a silent server before it counts as lost:
-/// below libdistcache's default deadline (500 ms), so applications get
+/// below libdistcache's default deadline (1000 ms), so applications get
 /// the proxy's answer rather than their own timeout.
-const DEFAULT_SERVER_TIMEOUT_MS: u64 = 400;
+const DEFAULT_SERVER_TIMEOUT_MS: u64 = 800;
 /// A server connection that lasted this long and closed with no request
 /// in flight is replaced at once (see `upstream_lost`); shorter-lived ones
 /// wait for `-retry`, so a server that closes every connection at once
@@ -71,7 +71,7 @@ fn usage_text() -> &'static str {
      \x20   -idle <msecs>        - close application connections idle this long (default: 0, never)\n\
      \x20   -idle-timeout <secs> - the same in seconds (default: 0, never)\n\
      \x20   -server-timeout <msecs> - fail requests the server leaves unanswered this long,\n\
-     \x20                          then reconnect after -retry (default: 400)\n\
+     \x20                          then reconnect after -retry (default: 800)\n\
      \x20   -daemon              - detach and run in the background\n\
      \x20   -pidfile <path>      - write the process id to <path>\n\
      \x20   -user <user>         - run as <user> once listening\n\

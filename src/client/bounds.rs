@@ -18,7 +18,7 @@ pub const TIMEOUT_ENV: &str = "DC_CTX_TIMEOUT_MS";
 /// Environment variable with the back-off after a failure, in ms.
 pub const BACKOFF_ENV: &str = "DC_CTX_BACKOFF_MS";
 /// Default deadline of an operation (connect, send and receive together).
-pub const DEFAULT_TIMEOUT_MS: u64 = 500;
+pub const DEFAULT_TIMEOUT_MS: u64 = 1000;
 /// Default back-off after an unresponsive or unreachable server.
 pub const DEFAULT_BACKOFF_MS: u64 = 2000;
 /// Largest value either variable accepts (one hour).
