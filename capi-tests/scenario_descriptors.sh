@@ -136,6 +136,17 @@ for n in ["dc_server", "dc_client", "dc_snoop"]:
     t0 = time.monotonic()
 r = subprocess.run([probe, "escrow", paths["escrowd"]], capture_output=True, timeout=5)
 print("new_after", "escrowd", "%.1f" % ((time.monotonic() - t0) * 1000) if r.returncode == 0 else "none")
+# Back at rest: no process keeps waking up (a pause that is over must not
+# leave a zero timeout behind).
+def wakeups(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("voluntary_ctxt_switches"):
+            return int(line.split()[1])
+time.sleep(0.3)
+w0 = {n: wakeups(p) for n, p in pids.items()}
+time.sleep(1)
+for n, p in pids.items():
+    print("wakeups_at_rest", n, wakeups(p) - w0[n])
 PY
 sed 's/^/    /' "$W/result"
 [ -s "$W/python.err" ] && sed 's/^/    /' "$W/python.err"
@@ -146,6 +157,10 @@ for n in dc_server dc_client dc_snoop escrowd; do
 	t=$(field new_after $n)
 	check "${n}_new_client_served_within_500ms_after_descriptors_free (${t:-?} ms)" \
 		'[ -n "$t" ] && [ "$t" != none ] && awk -v t=$t "BEGIN { exit !(t <= 500) }"'
+done
+for n in dc_server dc_client dc_snoop escrowd; do
+	c=$(field wakeups_at_rest $n)
+	check "${n}_at_rest_afterwards (${c:-?} wakeups in 1 s)" '[ -n "$c" ] && [ "$c" -le 20 ]'
 done
 for n in dc_server dc_client dc_snoop; do
 	t=$(field existing_during $n)

@@ -80,9 +80,10 @@ impl AcceptPause {
     }
 
     /// How long until accepting should be tried again (None when not
-    /// paused): the most a wait for events may last.
+    /// paused, also once the pause is over): the most a wait for events
+    /// may last.
     pub fn resume_in(&self, now: Instant) -> Option<Duration> {
-        self.until.map(|u| u.saturating_duration_since(now))
+        self.until.filter(|u| *u > now).map(|u| u - now)
     }
 
     /// Whether an episode is in progress (the last accept failed).
@@ -108,6 +109,7 @@ mod tests {
         assert!(msg.starts_with("dc_test: cannot accept new connections") && msg.contains("open files"), "{msg}");
         assert!(p.paused(now) && !p.paused(now + PAUSE));
         assert_eq!(p.resume_in(now), Some(PAUSE));
+        assert_eq!(p.resume_in(now + PAUSE), None, "a pause that is over bounds no wait");
         assert_eq!(p.failed(&io::Error::from_raw_os_error(libc::ENFILE), now), (true, None));
         p.freed();
         assert!(!p.paused(now));
