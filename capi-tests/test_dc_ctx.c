@@ -200,12 +200,16 @@ static int retry_flag(void)
 	/* without RETRY: this operation fails, the next one reconnects */
 	CHECK_EQ(DC_CTX_has_session(n, id, 8), -1);
 	CHECK_EQ(DC_CTX_has_session(n, id, 8), 1);
-	/* server gone: RETRY fails cleanly, and works again afterwards */
+	/* server gone: RETRY fails cleanly; the context backs off (fails at
+	 * once, DC_CTX_BACKOFF_MS = 200 here, see main) even once the server
+	 * is back, and works again after the back-off */
 	dc_stop_server(server);
 	CHECK_EQ(DC_CTX_has_session(r, id, 8), -1);
 	CHECK_EQ(DC_CTX_has_session(r, id, 8), -1);
 	server = dc_start_server("ctx.sock", NULL);
 	CHECK(server > 0);
+	CHECK_EQ(DC_CTX_has_session(r, id, 8), -1);
+	usleep(250000);
 	CHECK_EQ(DC_CTX_has_session(r, id, 8), 0);
 	DC_CTX_free(r);
 	DC_CTX_free(n);
@@ -282,6 +286,8 @@ static int flags_ignored_without_persistent(void)
 int main(void)
 {
 	SUITE("dc_ctx");
+	/* read by the library when the first context is created */
+	setenv("DC_CTX_BACKOFF_MS", "200", 1);
 	dc_target(target, sizeof(target), "ctx.sock");
 	server = dc_start_server("ctx.sock", NULL);
 	if (server <= 0) {

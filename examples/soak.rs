@@ -26,6 +26,7 @@
 //! Throughout, the RSS and descriptor count of both processes are sampled,
 //! and neither may die unless the driver killed it.
 
+use distcache_core::client::bounds::Bounds;
 use distcache_core::client::{Client, Connector, Flags, Stream, TxError};
 use distcache_core::protocol::payload::encode_add;
 use distcache_core::protocol::{encode_message, Cmd};
@@ -236,7 +237,7 @@ struct TimedStream(UnixStream);
 impl Connector for TimedConnector {
     type Stream = TimedStream;
 
-    fn connect(&self) -> io::Result<TimedStream> {
+    fn connect(&self, _deadline: Instant) -> io::Result<TimedStream> {
         let s = UnixStream::connect(&self.0)?;
         s.set_read_timeout(Some(OP_TIMEOUT))?;
         s.set_write_timeout(Some(OP_TIMEOUT))?;
@@ -245,11 +246,11 @@ impl Connector for TimedConnector {
 }
 
 impl Stream for TimedStream {
-    fn send_all(&mut self, data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, data: &[u8], _deadline: Instant) -> io::Result<()> {
         self.0.write_all(data)
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], _deadline: Instant) -> io::Result<usize> {
         loop {
             match self.0.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -547,6 +548,7 @@ impl Worker {
                     let err = match e {
                         TxError::Network(e) => e.to_string(),
                         TxError::Protocol => "empty or malformed response".to_string(),
+                        TxError::BackingOff => "backing off after an unresponsive server".to_string(),
                     };
                     self.failed(k, what, t0, t1, &err);
                     continue;
@@ -774,7 +776,10 @@ fn main() {
         } else {
             Flags::default()
         };
-        let client = Client::new(TimedConnector(proxy_sock.clone()), flags).expect("client");
+        // The soak's own socket timeouts bound each operation; every
+        // operation goes to the network (no back-off).
+        let bounds = Bounds { deadline: OP_TIMEOUT, backoff: Duration::from_millis(1) };
+        let client = Client::with_bounds(TimedConnector(proxy_sock.clone()), flags, bounds).expect("client");
         let worker = Worker {
             idx: w,
             shared: shared.clone(),

@@ -35,7 +35,12 @@
 #      f  dc_server killed: New sessions, both serve, nothing hangs;
 #         dc_server restarted: resumption again;
 #      g  a session resumes 1.5 s after it was made; for the stock module,
-#         the control: without the floor it has expired by then.
+#         the control: without the floor it has expired by then;
+#      h  dc_server stopped with SIGSTOP (accepts, never answers): both
+#         instances still serve pages over TLS, every handshake (New) is
+#         delayed at most dc_client's -server-timeout (default 800 ms, +20%) over
+#         the slowest one measured just before; after SIGCONT, resumption
+#         returns (docs/timeouts.md).
 #
 # Must run as root (or with password-less sudo) when packages are missing;
 # as root Apache's children run as www-data. Every process started here is
@@ -161,6 +166,8 @@ cleanup() {
 	stop_apache "$APACHE_A_PID"
 	stop_apache "$APACHE_B_PID"
 	stop_pid "$DC_CLIENT_PID"
+	# (h) may have left it stopped
+	[ -n "$DC_SERVER_PID" ] && kill -CONT "$DC_SERVER_PID" 2> /dev/null
 	stop_pid "$DC_SERVER_PID"
 	remove_src_list
 	save_logs
@@ -174,7 +181,8 @@ trap 'exit 130' INT TERM HUP PIPE
 PROOFS="module_built module_links_our_libraries a_both_instances_serve_tls b_tls12_session_resumed_on_other_instance
 c_session_stored_in_dc_server d_tls13_session_resumed_on_other_instance e_load_all_resumes_reused
 e_no_child_crash f_server_down_new_sessions f_server_down_both_serve f_server_restarted_resumes
-g_resumed_after_1500ms all_processes_stopped"
+g_resumed_after_1500ms h_server_stopped_both_serve h_server_stopped_handshakes_within_deadline
+h_server_continued_resumes all_processes_stopped"
 
 fail_all_proofs() {
 	for v in $VARIANTS; do
@@ -649,6 +657,48 @@ run_variant() {
 		ok "$v/g_resumed_after_1500ms"
 	else
 		bad "$v/g_resumed_after_1500ms" "$r"
+	fi
+
+	# (h) dc_server stopped: it accepts but never answers. Handshakes are
+	#     timed one by one: the baseline with the server answering, then
+	#     with it stopped.
+	ms() { date +%s%3N; }
+	base=0; i=0
+	while [ $i -lt 4 ]; do
+		i=$((i + 1)); t0=$(ms); s_conn $PORT_A "$R/h-base$i.out" -tls1_2 > /dev/null; d=$(($(ms) - t0))
+		[ $d -gt $base ] && base=$d
+	done
+	kill -STOP "$DC_SERVER_PID"
+	worst=0; news=0; i=0
+	while [ $i -lt 6 ]; do
+		i=$((i + 1))
+		if [ $((i % 2)) -eq 0 ]; then port=$PORT_A; else port=$PORT_B; fi
+		t0=$(ms); r=$(s_conn $port "$R/h-stopped$i.out" -tls1_2); d=$(($(ms) - t0))
+		[ "$r" = New ] && news=$((news + 1))
+		[ $d -gt $worst ] && worst=$d
+	done
+	if serves $PORT_A && serves $PORT_B; then
+		ok "$v/h_server_stopped_both_serve"
+	else
+		bad "$v/h_server_stopped_both_serve"
+	fi
+	if [ $news -eq 6 ] && [ $worst -le $((base + 960)) ]; then
+		ok "$v/h_server_stopped_handshakes_within_deadline (slowest ${worst} ms, ${base} ms with the server answering)"
+	else
+		bad "$v/h_server_stopped_handshakes_within_deadline" "$news of 6 New, slowest ${worst} ms, limit $((base + 960)) ms"
+	fi
+	kill -CONT "$DC_SERVER_PID"
+	tries=0; r=""; t0=$(ms)
+	while [ $tries -lt 15 ] && [ $(($(ms) - t0)) -lt 10000 ]; do
+		tries=$((tries + 1))
+		r=$(pair "$R/h-cont" $PORT_A $PORT_B)
+		[ "$r" = Reused ] && break
+		sleep 0.3
+	done
+	if [ "$r" = Reused ]; then
+		ok "$v/h_server_continued_resumes (after $(($(ms) - t0)) ms, attempt $tries)"
+	else
+		bad "$v/h_server_continued_resumes" "last attempt: $r"
 	fi
 
 	# Control: the stock module without the floor loses its sessions within

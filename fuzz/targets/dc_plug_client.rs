@@ -12,6 +12,7 @@ use distcache_core::nal::buffer::SharedBuffer;
 use distcache_core::protocol::{Cmd, Plug, MAX_TOTAL_DATA};
 use distcache_fuzz::{chunks, fuzz_target, split_mode};
 use std::io;
+use std::time::Instant;
 
 const READ_BUFFER: usize = 4096;
 
@@ -21,11 +22,11 @@ struct Replay<'a> {
 }
 
 impl Stream for Replay<'_> {
-    fn send_all(&mut self, _data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, _data: &[u8], _deadline: Instant) -> io::Result<()> {
         Ok(())
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], _deadline: Instant) -> io::Result<usize> {
         let want = self.reads.next().unwrap_or(self.data.len());
         let n = want.min(buf.len()).min(self.data.len());
         buf[..n].copy_from_slice(&self.data[..n]);
@@ -71,7 +72,8 @@ fuzz_target!(|data| {
     let cmd = stream.get(10).and_then(|&op| Cmd::from_operation(op)).unwrap_or(Cmd::Get);
     let mut s = Replay { data: stream, reads: chunks(mode & 0x7f, stream.len(), 512).into_iter() };
     let persistent = mode & 0x80 != 0;
-    if let Ok(payload) = exchange(&mut s, b"request", uid, cmd, persistent) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(3600);
+    if let Ok(payload) = exchange(&mut s, b"request", uid, cmd, persistent, deadline) {
         assert!(!payload.is_empty() && payload.len() <= MAX_TOTAL_DATA);
     }
 });

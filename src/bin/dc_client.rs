@@ -12,10 +12,16 @@
 //! transaction); requests that were in flight when the connection broke get
 //! the status byte `02`. A new connection is tried every `-retry`
 //! milliseconds.
+//!
+//! A server that accepted the connection but stopped answering is treated
+//! as lost once requests have waited `-server-timeout` milliseconds with
+//! nothing arriving: they are answered with `02`, the connection is
+//! dropped and the next one tried after `-retry` (docs/timeouts.md).
 
 mod common;
 
 use common::peer::Peer;
+use distcache_core::nal::accept_pause::AcceptPause;
 use distcache_core::nal::address::{Address, Transport};
 use distcache_core::nal::connection::Connection;
 use distcache_core::nal::listener::Listener;
@@ -29,6 +35,17 @@ use std::time::{Duration, Instant};
 
 const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
 const DEFAULT_RETRY_MS: u64 = 5000;
+/// How long requests wait on a silent server before it counts as lost:
+/// below libdistcache's default deadline (1000 ms), so applications get
+/// the proxy's answer rather than their own timeout.
+const DEFAULT_SERVER_TIMEOUT_MS: u64 = 800;
+/// A server connection that lasted this long and closed with no request
+/// in flight is replaced at once (see `upstream_lost`); shorter-lived ones
+/// wait for `-retry`, so a server that closes every connection at once
+/// is not hammered.
+const IDLE_CLOSE_MIN_UP: Duration = Duration::from_secs(1);
+/// Upper bound of `-idle-timeout` (one day).
+const MAX_IDLE_SECS: u64 = 86_400;
 /// Upper bound of `-retry` and `-idle` (one hour).
 const MAX_MSECS: u64 = 3_600_000;
 /// Application connections served at a time.
@@ -52,6 +69,9 @@ fn usage_text() -> &'static str {
      \x20   -connect <addr>      - the same as -server\n\
      \x20   -retry <msecs>       - reconnect interval after losing the server (default: 5000)\n\
      \x20   -idle <msecs>        - close application connections idle this long (default: 0, never)\n\
+     \x20   -idle-timeout <secs> - the same in seconds (default: 0, never)\n\
+     \x20   -server-timeout <msecs> - fail requests the server leaves unanswered this long,\n\
+     \x20                          then reconnect after -retry (default: 800)\n\
      \x20   -daemon              - detach and run in the background\n\
      \x20   -pidfile <path>      - write the process id to <path>\n\
      \x20   -user <user>         - run as <user> once listening\n\
@@ -80,6 +100,7 @@ struct Options {
     server: Option<(String, String)>,
     retry: Duration,
     idle: Option<Duration>,
+    server_timeout: Duration,
     service: common::ServiceOptions,
 }
 
@@ -89,6 +110,7 @@ fn parse_args() -> Options {
         server: None,
         retry: Duration::from_millis(DEFAULT_RETRY_MS),
         idle: None,
+        server_timeout: Duration::from_millis(DEFAULT_SERVER_TIMEOUT_MS),
         service: common::ServiceOptions::default(),
     };
     let mut args = std::env::args().skip(1);
@@ -119,6 +141,21 @@ fn parse_args() -> Options {
                     Some(0) => o.idle = None,
                     Some(v) if v <= MAX_MSECS => o.idle = Some(Duration::from_millis(v)),
                     _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_MSECS, "milliseconds"))),
+                }
+            }
+            "-idle-timeout" => {
+                let text = value("-idle-timeout");
+                match common::decimal(&text) {
+                    Some(0) => o.idle = None,
+                    Some(s) if s <= MAX_IDLE_SECS => o.idle = Some(Duration::from_secs(s)),
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_IDLE_SECS, "seconds"))),
+                }
+            }
+            "-server-timeout" => {
+                let text = value("-server-timeout");
+                match common::decimal(&text) {
+                    Some(ms) if (1..=MAX_MSECS).contains(&ms) => o.server_timeout = Duration::from_millis(ms),
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(1, MAX_MSECS, "milliseconds"))),
                 }
             }
             _ => {
@@ -161,6 +198,8 @@ fn main() {
         direct_server,
         retry: o.retry,
         idle: o.idle,
+        server_timeout: o.server_timeout,
+        owed_since: None,
         apps: Vec::new(),
         free: Vec::new(),
         live: 0,
@@ -170,6 +209,8 @@ fn main() {
         pending: HashMap::new(),
         next_uid: 1,
         version_reports: 0,
+        pause: AcceptPause::new("dc_client"),
+        listening: true,
     };
     proxy.connect_upstream(Instant::now());
     exit(proxy.run());
@@ -208,17 +249,14 @@ struct Pending {
 /// The connection to the server.
 enum Link {
     /// Not connected; the next attempt is due at `next_attempt`.
-    Down {
-        next_attempt: Instant,
-    },
+    Down { next_attempt: Instant },
     /// A TCP connect in progress since `since`.
-    Connecting {
-        peer: Peer,
-        since: Instant,
-    },
+    Connecting { peer: Peer, since: Instant },
     Up {
         peer: Peer,
         asm: Assembler,
+        /// When the connection was made.
+        since: Instant,
     },
 }
 
@@ -230,6 +268,11 @@ struct Proxy {
     direct_server: bool,
     retry: Duration,
     idle: Option<Duration>,
+    /// `-server-timeout`.
+    server_timeout: Duration,
+    /// Since when the server owes answers with nothing arriving (None
+    /// while no request is outstanding).
+    owed_since: Option<Instant>,
     apps: Vec<Option<App>>,
     free: Vec<usize>,
     live: usize,
@@ -239,6 +282,10 @@ struct Proxy {
     pending: HashMap<u32, Pending>,
     next_uid: u32,
     version_reports: u32,
+    /// Accepting pauses while out of descriptors.
+    pause: AcceptPause,
+    /// The listener is in the selector (not while paused).
+    listening: bool,
 }
 
 /// What became of an application connection in one round.
@@ -272,6 +319,10 @@ impl Proxy {
             }
             self.maintain_link(now);
             wait = self.close_idle(now).min(tick);
+            self.pace_listener(now);
+            if let Some(w) = self.pause.resume_in(now) {
+                wait = wait.min(w);
+            }
             if let Some(w) = self.link_deadline().map(|d| d.saturating_duration_since(now)) {
                 wait = wait.min(w);
             }
@@ -282,11 +333,43 @@ impl Proxy {
         }
     }
 
+    /// Takes the listener out of the selector while accepting is paused
+    /// (it would report the waiting connections every round) and puts it
+    /// back once a connection closed or the pause is over.
+    fn pace_listener(&mut self, now: Instant) {
+        let want = !self.pause.paused(now);
+        if want && !self.listening {
+            self.listening = self.listener.add_to_selector(&self.sel);
+        } else if !want && self.listening {
+            self.listener.del_from_selector();
+            self.listening = false;
+        }
+    }
+
+    /// An application connection closed: its descriptor is free again.
+    fn app_closed(&mut self, i: usize) {
+        self.apps[i] = None; // closes the connection
+        self.free.push(i);
+        self.live -= 1;
+        self.pause.freed();
+    }
+
     fn accept_apps(&mut self, now: Instant) {
+        if !self.listening {
+            return;
+        }
         loop {
             let mut conn = Connection::new();
             if !conn.accept(&mut self.listener) {
+                if let Some(e) = self.listener.take_accept_error() {
+                    if let (_, Some(line)) = self.pause.failed(&e, now) {
+                        eprintln!("{line}");
+                    }
+                }
                 return;
+            }
+            if let Some(line) = self.pause.accepted() {
+                eprintln!("{line}");
             }
             if self.live >= MAX_APPS {
                 eprintln!("Error, rejected new client connection already at maximum ({MAX_APPS})");
@@ -320,7 +403,7 @@ impl Proxy {
         let peer =
             if conn.create(&self.server_addr) { Peer::attach(conn, &self.sel, self.direct_server) } else { None };
         self.link = match peer {
-            Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true) },
+            Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true), since: now },
             Some(peer) => Link::Connecting { peer, since: now },
             None => Link::Down { next_attempt: now + self.retry },
         };
@@ -331,16 +414,26 @@ impl Proxy {
         match &self.link {
             Link::Down { next_attempt } => Some(*next_attempt),
             Link::Connecting { since, .. } => Some(*since + self.retry),
-            Link::Up { .. } => None,
+            Link::Up { .. } => self.owed_since.map(|t| t + self.server_timeout),
         }
     }
 
     /// Reconnects when due; gives up a connect that takes a whole retry
-    /// period.
+    /// period, and a server that left requests unanswered for
+    /// `-server-timeout`.
     fn maintain_link(&mut self, now: Instant) {
         match &self.link {
             Link::Down { next_attempt } if now >= *next_attempt => self.connect_upstream(now),
             Link::Connecting { since, .. } if now >= *since + self.retry => self.connect_upstream(now),
+            Link::Up { .. } if self.owed_since.is_some_and(|t| now >= t + self.server_timeout) => {
+                eprintln!(
+                    "Error, the server did not answer for {} ms; failing {} request(s), reconnecting in {} ms",
+                    self.server_timeout.as_millis(),
+                    self.pending.len(),
+                    self.retry.as_millis()
+                );
+                self.upstream_lost(now);
+            }
             _ => {}
         }
     }
@@ -359,13 +452,17 @@ impl Proxy {
                     else {
                         unreachable!()
                     };
-                    self.link = Link::Up { peer, asm: Assembler::new(true) };
+                    self.link = Link::Up { peer, asm: Assembler::new(true), since: now };
                 }
             }
             Link::Up { peer, .. } => {
                 let alive = peer.conn.io();
                 // Responses that arrived before a close still count.
+                let before = self.pending.len();
                 let delivered = self.deliver_responses();
+                if self.pending.len() < before {
+                    self.owed_since = (!self.pending.is_empty()).then_some(now);
+                }
                 if !alive || !delivered {
                     self.upstream_lost(now);
                 }
@@ -378,7 +475,7 @@ impl Proxy {
     /// corrupt or answers a request we did not send.
     fn deliver_responses(&mut self) -> bool {
         loop {
-            let Link::Up { peer, asm } = &mut self.link else {
+            let Link::Up { peer, asm, .. } = &mut self.link else {
                 return true;
             };
             let fed = peer.read.modify(|b| {
@@ -414,7 +511,14 @@ impl Proxy {
     /// The server connection broke: every request in flight is answered
     /// with DISCONNECTED and the next attempt waits a retry period.
     fn upstream_lost(&mut self, now: Instant) {
-        self.link = Link::Down { next_attempt: now + self.retry };
+        // A connection that served for a while and broke with nothing in
+        // flight was most likely closed as idle (dc_server -idle-timeout):
+        // reconnect at once rather than fail requests for a retry period.
+        let idle_close = self.pending.is_empty()
+            && matches!(self.link, Link::Up { since, .. } if now.saturating_duration_since(since) >= IDLE_CLOSE_MIN_UP);
+        let next_attempt = if idle_close { now } else { now + self.retry };
+        self.link = Link::Down { next_attempt };
+        self.owed_since = None;
         for (_, p) in self.pending.drain() {
             if let Some(app) = self.apps.get_mut(p.slot).and_then(Option::as_mut).filter(|a| a.gen == p.gen) {
                 encode_message(app.peer.out(), true, p.uid, p.cmd, &[status::DISCONNECTED]);
@@ -447,9 +551,7 @@ impl Proxy {
                 continue;
             }
             if let Verdict::Close = self.service_app(i, now) {
-                self.apps[i] = None; // closes the connection
-                self.free.push(i);
-                self.live -= 1;
+                self.app_closed(i);
             }
         }
     }
@@ -491,6 +593,7 @@ impl Proxy {
             if !matches!(self.link, Link::Up { .. }) {
                 // No server: fail the request at once with an empty answer
                 // and look at the next one.
+                app.last_active = now;
                 let (uid, cmd, _) = app.asm.message().expect("complete");
                 encode_message(app.peer.out(), true, uid, cmd, &[]);
                 app.asm.reset();
@@ -505,6 +608,9 @@ impl Proxy {
             let Link::Up { peer, .. } = &mut self.link else { unreachable!("checked above") };
             let (uid, cmd, payload) = app.asm.message().expect("complete");
             encode_message(peer.out(), false, up_uid, cmd, payload);
+            if self.pending.is_empty() {
+                self.owed_since = Some(now);
+            }
             self.pending.insert(up_uid, Pending { slot: i, gen: app.gen, uid, cmd });
             app.waiting = Some(up_uid);
             app.last_active = now;
@@ -527,9 +633,7 @@ impl Proxy {
             }
             let age = now.saturating_duration_since(app.last_active);
             if age >= idle {
-                self.apps[i] = None;
-                self.free.push(i);
-                self.live -= 1;
+                self.app_closed(i);
             } else {
                 next = next.min(idle - age);
             }

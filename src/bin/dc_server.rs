@@ -21,6 +21,8 @@ const MAX_SESSIONS: usize = 60000;
 const MAX_PROGRESS: u64 = 1_000_000;
 /// The loop wakes up at least this often.
 const TICK_USEC: u64 = 500_000;
+/// Upper bound of `-idle-timeout` (one day).
+const MAX_IDLE_SECS: u64 = 86_400;
 
 fn usage() -> ! {
     eprint!(
@@ -30,6 +32,7 @@ fn usage() -> ! {
          \x20   -sessions <num>      - the maximum number of sessions to store (default: 512)\n\
          \x20   -expiry-floor <ms>   - store sessions added with a shorter timeout for <ms> (default: 0, off)\n\
          \x20   -progress <num>      - also report every <num> operations\n\
+         \x20   -idle-timeout <secs> - close client connections idle this long (default: 0, never)\n\
          \x20   -daemon              - detach and run in the background\n\
          \x20   -pidfile <path>      - write the process id to <path>\n\
          \x20   -user <user>         - run as <user> once listening\n\
@@ -57,6 +60,7 @@ struct Options {
     sessions: usize,
     progress: u64,
     expiry_floor: u64,
+    idle_timeout: Option<Duration>,
     service: common::ServiceOptions,
 }
 
@@ -94,6 +98,14 @@ fn parse_args() -> Options {
                 }
                 o.expiry_floor = v as u64;
             }
+            "-idle-timeout" => {
+                let text = value();
+                match common::decimal(&text) {
+                    Some(0) => o.idle_timeout = None,
+                    Some(s) if s <= MAX_IDLE_SECS => o.idle_timeout = Some(Duration::from_secs(s)),
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_IDLE_SECS, "seconds"))),
+                }
+            }
             _ => {
                 if !o.service.take(&arg, value) {
                     fail_usage(&common::unrecognised(&arg));
@@ -114,6 +126,7 @@ struct Stats {
     last_ops: u64,
     last_sessions: usize,
     reported_versions: u32,
+    idle_timeout: Option<Duration>,
 }
 
 impl Hooks for Stats {
@@ -131,6 +144,10 @@ impl Hooks for Stats {
         }
         eprintln!("Error, select interrupted for unknown signal, continuing");
         false
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
     }
 
     fn dropped(&mut self, failure: ClientFailure) {
@@ -197,6 +214,7 @@ fn main() {
         last_ops: 0,
         last_sessions: 0,
         reported_versions: 0,
+        idle_timeout: o.idle_timeout,
     };
     if let Err(e) = event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats) {
         listener.remove_socket_file();

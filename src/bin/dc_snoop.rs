@@ -9,6 +9,7 @@
 mod common;
 
 use common::peer::Peer;
+use distcache_core::nal::accept_pause::{is_exhaustion, AcceptPause};
 use distcache_core::nal::address::{Address, Transport};
 use distcache_core::nal::connection::Connection;
 use distcache_core::nal::listener::Listener;
@@ -97,6 +98,7 @@ fn main() {
         pairs: Vec::new(),
         next_id: 0,
         log: String::new(),
+        pause: AcceptPause::new("dc_snoop"),
     };
     exit(snoop.run());
 }
@@ -146,12 +148,15 @@ struct Snoop {
     next_id: u64,
     /// Lines of this round, written in one go.
     log: String,
+    /// Accepting pauses while out of descriptors.
+    pause: AcceptPause,
 }
 
 impl Snoop {
     fn run(&mut self) -> i32 {
         loop {
-            match self.sel.select(1_000_000, true) {
+            let wait = self.pause.resume_in(Instant::now()).map_or(1_000_000, |w| w.as_micros().max(1) as u64);
+            match self.sel.select(wait.min(1_000_000), true) {
                 Ok(_) => {}
                 Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return 1,
@@ -163,6 +168,7 @@ impl Snoop {
                     i += 1;
                 } else {
                     self.pairs.swap_remove(i); // closes both connections
+                    self.pause.freed();
                 }
             }
             self.flush_log();
@@ -182,9 +188,10 @@ impl Snoop {
         }
     }
 
-    /// Stops accepting while the pair table is full, resumes below it.
+    /// Stops accepting while the pair table is full or accepting is
+    /// paused for want of descriptors, resumes below it.
     fn pace_listener(&mut self) {
-        let want = self.pairs.len() < MAX_PAIRS;
+        let want = self.pairs.len() < MAX_PAIRS && !self.pause.paused(Instant::now());
         if want && !self.listening {
             self.listening = self.listener.add_to_selector(&self.sel);
         } else if !want && self.listening {
@@ -197,6 +204,9 @@ impl Snoop {
         while self.pairs.len() < MAX_PAIRS {
             let mut conn = Connection::new();
             if !conn.accept(&mut self.listener) {
+                if let Some(e) = self.listener.take_accept_error() {
+                    self.exhausted(&e);
+                }
                 return;
             }
             let id = self.next_id;
@@ -206,7 +216,14 @@ impl Snoop {
             };
             let mut upstream = Connection::new();
             if !upstream.create(&self.server_addr) {
-                continue; // the accepted connection closes here
+                // The accepted connection closes here; out of descriptors
+                // for its server side, accepting pauses.
+                let e = io::Error::last_os_error();
+                if is_exhaustion(&e) {
+                    self.exhausted(&e);
+                    return;
+                }
+                continue;
             }
             let Some(server) = Peer::attach(upstream, &self.sel, self.direct_server) else {
                 continue;
@@ -224,6 +241,20 @@ impl Snoop {
                 closing: None,
                 decoders,
             });
+            // Both sides connected: out of any exhaustion episode.
+            if let Some(line) = self.pause.accepted() {
+                self.log.push_str(&line);
+                self.log.push('\n');
+            }
+        }
+    }
+
+    /// Accepting failed with `e`: pauses on exhaustion (logged once per
+    /// episode).
+    fn exhausted(&mut self, e: &io::Error) {
+        if let (_, Some(line)) = self.pause.failed(e, Instant::now()) {
+            self.log.push_str(&line);
+            self.log.push('\n');
         }
     }
 

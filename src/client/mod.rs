@@ -8,8 +8,15 @@
 //!
 //! Request uids come from one process-wide counter starting at 1, taken
 //! once per operation that reaches the network stage.
+//!
+//! Every operation is bounded in time ([`bounds`]): it completes or fails
+//! within the client's deadline, and after a server failed to answer the
+//! client refuses operations at once for a back-off, then probes again.
 
+pub mod bounds;
 pub mod net;
+
+use bounds::{Admit, Bounds, Breaker, Outcome};
 
 use crate::protocol::frame::{frame_payloads, scan_message, Scanned};
 use crate::protocol::payload::encode_add;
@@ -20,6 +27,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::ThreadId;
+use std::time::Instant;
 
 thread_local! {
     static THIS_THREAD: ThreadId = std::thread::current().id();
@@ -57,18 +65,20 @@ type ByThread<V> = HashMap<ThreadId, V, BuildHasherDefault<ThreadIdHasher>>;
 /// Longest id the client sends (the server stores at most 64 bytes).
 pub const MAX_SEND_ID_LEN: usize = MAX_TOTAL_DATA;
 
-/// A connected byte stream to a server.
+/// A connected byte stream to a server. Both calls give up with
+/// [`io::ErrorKind::TimedOut`] once `deadline` passes.
 pub trait Stream: Send {
     /// Writes all of `data`.
-    fn send_all(&mut self, data: &[u8]) -> io::Result<()>;
-    /// Reads at least one byte into `buf` (blocking); Ok(0) is end of file.
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    fn send_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()>;
+    /// Reads at least one byte into `buf` (waiting); Ok(0) is end of file.
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize>;
 }
 
 /// Opens streams to one server.
 pub trait Connector: Send + Sync {
     type Stream: Stream;
-    fn connect(&self) -> io::Result<Self::Stream>;
+    /// Connects, failing with [`io::ErrorKind::TimedOut`] at `deadline`.
+    fn connect(&self, deadline: Instant) -> io::Result<Self::Stream>;
 }
 
 /// Connection-mode flags (the `DC_CTX_FLAG_*` bits).
@@ -113,6 +123,9 @@ pub enum TxError {
     Network(io::Error),
     /// The peer sent bytes that are not a valid response to the request.
     Protocol,
+    /// Not tried: the server failed to answer an earlier operation and the
+    /// back-off since has not passed.
+    BackingOff,
 }
 
 /// Why an argument check refused an operation before any traffic.
@@ -171,19 +184,32 @@ impl Kept {
 pub struct Client<C: Connector> {
     connector: C,
     flags: Flags,
+    bounds: Bounds,
+    breaker: Breaker,
     persistent: Mutex<Persistent<C::Stream>>,
     /// Session of each thread's last successful get, for reget.
     kept: Mutex<ByThread<Kept>>,
 }
 
 impl<C: Connector> Client<C> {
-    /// A client; a persistent one without `late` connects now and fails
-    /// if that fails.
+    /// A client with the process's bounds ([`Bounds::process`]); a
+    /// persistent one without `late` connects now and fails if that fails.
     pub fn new(connector: C, flags: Flags) -> io::Result<Self> {
-        let stream = if flags.persistent && !flags.late { Some(connector.connect()?) } else { None };
+        Self::with_bounds(connector, flags, Bounds::process())
+    }
+
+    /// A client with the given deadline and back-off.
+    pub fn with_bounds(connector: C, flags: Flags, bounds: Bounds) -> io::Result<Self> {
+        let stream = if flags.persistent && !flags.late {
+            Some(connector.connect(Instant::now() + bounds.deadline)?)
+        } else {
+            None
+        };
         Ok(Self {
             connector,
             flags,
+            bounds,
+            breaker: Breaker::new(bounds.backoff),
             persistent: Mutex::new(Persistent { stream, pid: std::process::id() }),
             kept: Mutex::new(ByThread::default()),
         })
@@ -197,6 +223,16 @@ impl<C: Connector> Client<C> {
         &self.connector
     }
 
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// Whether operations are failing at once (backing off after the
+    /// server did not answer).
+    pub fn is_backing_off(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// Whether a persistent connection is currently held.
     pub fn is_connected(&self) -> bool {
         self.persistent.lock().stream.is_some()
@@ -204,28 +240,48 @@ impl<C: Connector> Client<C> {
 
     /// One request/response exchange; returns the response payload.
     pub fn transact(&self, cmd: Cmd, payload: &[u8]) -> TxResult {
-        self.transact_with(cmd, payload, |stream, request, uid, persistent| {
-            exchange(stream, request, uid, cmd, persistent)
+        self.transact_with(cmd, payload, |stream, request, uid, persistent, deadline| {
+            exchange(stream, request, uid, cmd, persistent, deadline)
         })
     }
 
     /// Sends one request over the connection the flags call for (a fresh
     /// one, or the persistent one, reconnecting once under RETRY) and
-    /// leaves reading the response to `receive`.
+    /// leaves reading the response to `receive`. The whole operation,
+    /// waiting for the persistent connection included, ends by the
+    /// deadline; the breaker refuses it at once while backing off.
     fn transact_with<T>(
         &self,
         cmd: Cmd,
         payload: &[u8],
-        mut receive: impl FnMut(&mut C::Stream, &[u8], u32, bool) -> Result<T, TxError>,
+        mut receive: impl FnMut(&mut C::Stream, &[u8], u32, bool, Instant) -> Result<T, TxError>,
     ) -> Result<T, TxError> {
+        let admit = self.breaker.admit();
+        if admit == Admit::Refuse {
+            return Err(TxError::BackingOff);
+        }
+        let deadline = Instant::now() + self.bounds.deadline;
         let uid = next_uid();
         let mut request = Vec::with_capacity(payload.len() + HEADER_LEN * 16);
         encode_message(&mut request, false, uid, cmd, payload);
         if !self.flags.persistent {
-            let mut stream = self.connector.connect().map_err(TxError::Network)?;
-            return receive(&mut stream, &request, uid, false);
+            let r = match self.connector.connect(deadline) {
+                Ok(mut stream) => receive(&mut stream, &request, uid, false, deadline),
+                Err(e) => Err(TxError::Network(e)),
+            };
+            self.breaker.record(admit, outcome(&r, true));
+            return r;
         }
-        let mut p = self.persistent.lock();
+        // Threads queue for the connection only until their deadline: a
+        // dead server holds the one using it, not everyone behind it.
+        let Some(mut p) = self.persistent.try_lock_until(deadline) else {
+            self.breaker.record(admit, Outcome::Inconclusive);
+            return Err(TxError::Network(io::ErrorKind::TimedOut.into()));
+        };
+        if admit == Admit::Go && self.breaker.admit() == Admit::Refuse {
+            // The server stopped answering while this thread waited.
+            return Err(TxError::BackingOff);
+        }
         if self.flags.pidcheck {
             let pid = std::process::id();
             if pid != p.pid {
@@ -236,22 +292,26 @@ impl<C: Connector> Client<C> {
             }
         }
         let had_connection = p.stream.is_some();
-        let mut attempt = || -> Result<T, TxError> {
+        let mut fresh = false;
+        let mut attempt = |fresh: &mut bool| -> Result<T, TxError> {
+            *fresh = p.stream.is_none();
             if p.stream.is_none() {
-                p.stream = Some(self.connector.connect().map_err(TxError::Network)?);
+                p.stream = Some(self.connector.connect(deadline).map_err(TxError::Network)?);
             }
-            let r = receive(p.stream.as_mut().expect("connected above"), &request, uid, true);
+            let r = receive(p.stream.as_mut().expect("connected above"), &request, uid, true, deadline);
             if r.is_err() {
-                // A connection that failed is gone; the next operation (or
-                // the retry) reconnects.
+                // A connection that failed is gone, never reused half-read;
+                // the next operation (or the retry) reconnects.
                 p.stream = None;
             }
             r
         };
-        match attempt() {
-            Err(TxError::Network(_)) if self.flags.retry && had_connection => attempt(),
+        let r = match attempt(&mut fresh) {
+            Err(TxError::Network(e)) if self.flags.retry && had_connection && !is_timeout(&e) => attempt(&mut fresh),
             r => r,
-        }
+        };
+        self.breaker.record(admit, outcome(&r, fresh));
+        r
     }
 
     fn forget_kept(&self) {
@@ -302,9 +362,9 @@ impl<C: Connector> Client<C> {
         // The thread's previous session gives way, its buffers becoming the
         // receive space and the new id's.
         let (mut frames, mut kept_id) = self.kept.lock().remove(&me).map(|k| (k.frames, k.id)).unwrap_or_default();
-        let result = self.transact_with(Cmd::Get, id, |stream, request, uid, persistent| {
-            stream.send_all(request).map_err(TxError::Network)?;
-            receive_frames(stream, &mut frames, uid, Cmd::Get, persistent)
+        let result = self.transact_with(Cmd::Get, id, |stream, request, uid, persistent, deadline| {
+            stream.send_all(request, deadline).map_err(TxError::Network)?;
+            receive_frames(stream, &mut frames, uid, Cmd::Get, persistent, deadline)
         });
         match result {
             Ok(m) if m.payload_len >= 5 => {
@@ -332,6 +392,22 @@ impl<C: Connector> Client<C> {
     }
 }
 
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut
+}
+
+/// What an exchange says about the server: a timeout, or any network
+/// failure on a connection made for this operation, means it does not
+/// answer; on a reused persistent connection other failures only mean the
+/// server had closed it.
+fn outcome<T>(r: &Result<T, TxError>, fresh: bool) -> Outcome {
+    match r {
+        Ok(_) | Err(TxError::Protocol) => Outcome::Answered,
+        Err(TxError::Network(e)) if fresh || is_timeout(e) => Outcome::Unresponsive,
+        Err(_) => Outcome::Inconclusive,
+    }
+}
+
 fn check_id(id: &[u8]) -> Result<(), Refused> {
     if id.is_empty() || id.len() > MAX_SEND_ID_LEN {
         Err(Refused::BadArgument)
@@ -342,11 +418,18 @@ fn check_id(id: &[u8]) -> Result<(), Refused> {
 
 /// Sends `request` and reads one response with the same uid and command.
 /// `persistent` connections must hold nothing beyond that response.
-pub fn exchange<S: Stream + ?Sized>(stream: &mut S, request: &[u8], uid: u32, cmd: Cmd, persistent: bool) -> TxResult {
-    stream.send_all(request).map_err(TxError::Network)?;
+pub fn exchange<S: Stream + ?Sized>(
+    stream: &mut S,
+    request: &[u8],
+    uid: u32,
+    cmd: Cmd,
+    persistent: bool,
+    deadline: Instant,
+) -> TxResult {
+    stream.send_all(request, deadline).map_err(TxError::Network)?;
     RECV_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
-        let m = receive_frames(stream, &mut buf, uid, cmd, persistent)?;
+        let m = receive_frames(stream, &mut buf, uid, cmd, persistent, deadline)?;
         let mut payload = Vec::with_capacity(m.payload_len);
         frame_payloads(&buf[..m.used]).for_each(|piece| payload.extend_from_slice(piece));
         Ok(payload)
@@ -369,6 +452,7 @@ fn receive_frames<S: Stream + ?Sized>(
     uid: u32,
     cmd: Cmd,
     persistent: bool,
+    deadline: Instant,
 ) -> Result<Scanned, TxError> {
     if buf.len() < RECV_SPACE {
         buf.resize(RECV_SPACE, 0);
@@ -378,7 +462,7 @@ fn receive_frames<S: Stream + ?Sized>(
         if have == buf.len() {
             return Err(TxError::Protocol); // longer than any response
         }
-        let n = stream.recv(&mut buf[have..]).map_err(TxError::Network)?;
+        let n = stream.recv(&mut buf[have..], deadline).map_err(TxError::Network)?;
         if n == 0 {
             return Err(TxError::Network(io::ErrorKind::UnexpectedEof.into()));
         }

@@ -2,21 +2,21 @@
 //! address grammar (`IP:host:port`, `IPv6:[addr]:port`, `UNIX:path`,
 //! `FD:...`).
 //!
-//! Unix and TCP targets use blocking sockets directly (one `send` and
-//! usually one `recv` per exchange); descriptor targets go through a libnal
-//! connection and a private selector.
+//! Unix and TCP targets use non-blocking sockets directly (one `send` and
+//! usually one `recv` per exchange, a `poll` only when the server is not
+//! ready yet, bounded by the operation's deadline); descriptor targets go
+//! through a libnal connection and a private selector.
 
 use super::{Connector, Stream};
 use crate::nal::address::{Address, Transport};
 use crate::nal::connection::Connection;
 use crate::nal::selector::{SelectError, Selector};
+use crate::nal::sys::RawSockAddr;
 use crate::nal::{nagle_enabled, sys};
-use std::ffi::OsStr;
-use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
 /// Buffer size of the libnal connections used for descriptor targets.
 pub const CONNECTION_BUFFER_SIZE: u32 = 4096;
@@ -45,22 +45,55 @@ impl NetConnector {
 
 /// A connected stream (see the module documentation).
 pub enum NetStream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
+    /// A non-blocking unix or TCP socket.
+    Socket(OwnedFd),
     Nal(NalStream),
+}
+
+/// Waits until `fd` is ready for `events` or `deadline` passes
+/// (`TimedOut`).
+fn wait_ready(fd: i32, events: i16, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // Round up so that a wait never ends just before the deadline.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        match sys::poll_one(fd, events, ms) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Connects a non-blocking socket by `deadline`. A unix socket whose
+/// server does not accept (full queue) fails at once rather than waiting.
+fn connect_socket(addr: &RawSockAddr, tcp: bool, deadline: Instant) -> io::Result<NetStream> {
+    let fd = sys::stream_socket_cloexec(addr)?;
+    if tcp {
+        sys::set_nodelay(fd.as_raw_fd(), !nagle_enabled())?;
+    }
+    if !sys::connect(&fd, addr)? {
+        wait_ready(fd.as_raw_fd(), libc::POLLOUT, deadline)?;
+        match sys::take_socket_error(fd.as_raw_fd())? {
+            0 => {}
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+    Ok(NetStream::Socket(fd))
 }
 
 impl Connector for NetConnector {
     type Stream = NetStream;
 
-    fn connect(&self) -> io::Result<NetStream> {
-        let inet = |ip: IpAddr, port: u16| -> io::Result<NetStream> {
-            let s = TcpStream::connect(SocketAddr::new(ip, port))?;
-            s.set_nodelay(!nagle_enabled())?;
-            Ok(NetStream::Tcp(s))
-        };
+    fn connect(&self, deadline: Instant) -> io::Result<NetStream> {
+        let inet =
+            |ip: IpAddr, port: u16| connect_socket(&RawSockAddr::inet(SocketAddr::new(ip, port)), true, deadline);
         match self.addr.transport() {
-            Some(Transport::Unix { path }) => Ok(NetStream::Unix(UnixStream::connect(OsStr::from_bytes(path))?)),
+            Some(Transport::Unix { path }) => connect_socket(&RawSockAddr::unix(path), false, deadline),
             Some(Transport::Ipv4 { host: Some(h), port }) => inet(IpAddr::V4(*h), *port),
             Some(Transport::Ipv6 { host: Some(h), port }) => inet(IpAddr::V6(*h), *port),
             Some(Transport::Fd { .. }) => NalStream::connect(&self.addr).map(NetStream::Nal),
@@ -69,42 +102,42 @@ impl Connector for NetConnector {
     }
 }
 
-fn send_socket(fd: i32, mut data: &[u8]) -> io::Result<()> {
+fn send_socket(fd: i32, mut data: &[u8], deadline: Instant) -> io::Result<()> {
     while !data.is_empty() {
         // MSG_NOSIGNAL: a vanished peer is an error, never a SIGPIPE.
         match sys::send(fd, data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(fd, libc::POLLOUT, deadline)?,
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-fn recv_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn recv_socket(fd: i32, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
     loop {
-        match r.read(buf) {
+        match sys::read(fd, buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(fd, libc::POLLIN, deadline)?,
             other => return other,
         }
     }
 }
 
 impl Stream for NetStream {
-    fn send_all(&mut self, data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
         match self {
-            NetStream::Unix(s) => send_socket(s.as_raw_fd(), data),
-            NetStream::Tcp(s) => send_socket(s.as_raw_fd(), data),
-            NetStream::Nal(s) => s.send_all(data),
+            NetStream::Socket(s) => send_socket(s.as_raw_fd(), data, deadline),
+            NetStream::Nal(s) => s.send_all(data, deadline),
         }
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         match self {
-            NetStream::Unix(s) => recv_retrying(s, buf),
-            NetStream::Tcp(s) => recv_retrying(s, buf),
-            NetStream::Nal(s) => s.recv(buf),
+            NetStream::Socket(s) => recv_socket(s.as_raw_fd(), buf, deadline),
+            NetStream::Nal(s) => s.recv(buf, deadline),
         }
     }
 }
@@ -126,10 +159,15 @@ impl NalStream {
         Ok(Self { conn, sel })
     }
 
-    /// One select (re-waiting on EINTR) and the I/O it allows.
-    fn round(&mut self) -> io::Result<()> {
+    /// One select (re-waiting on EINTR) and the I/O it allows; TimedOut
+    /// once `deadline` passes.
+    fn round(&mut self, deadline: Instant) -> io::Result<()> {
         loop {
-            match self.sel.select(0, false) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            match self.sel.select(left.as_micros().max(1) as u64, true) {
                 Ok(_) => break,
                 Err(SelectError::Os(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(SelectError::Os(e)) => return Err(e),
@@ -143,7 +181,7 @@ impl NalStream {
         }
     }
 
-    fn send_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, mut data: &[u8], deadline: Instant) -> io::Result<()> {
         let send = self.conn.send_buffer().ok_or(io::ErrorKind::NotConnected)?.clone();
         loop {
             let n = send.modify(|b| b.write(data));
@@ -151,19 +189,21 @@ impl NalStream {
             if data.is_empty() && send.with(|b| b.is_empty()) {
                 return Ok(());
             }
-            self.round()?;
+            self.round(deadline)?;
         }
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         let read = self.conn.read_buffer().ok_or(io::ErrorKind::NotConnected)?.clone();
         loop {
             let n = read.modify(|b| b.read(Some(&mut *buf), usize::MAX));
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            if self.round().is_err() {
-                return Ok(0); // end of file or a dead connection
+            match self.round(deadline) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(e),
+                Err(_) => return Ok(0), // end of file or a dead connection
             }
         }
     }

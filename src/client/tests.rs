@@ -7,6 +7,7 @@ use crate::protocol::Plug;
 use crate::server::Server;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
+use std::time::Instant;
 
 struct Mem {
     server: Arc<Mutex<Server>>,
@@ -47,7 +48,7 @@ impl MemConnector {
 
 impl Connector for MemConnector {
     type Stream = MemStream;
-    fn connect(&self) -> io::Result<MemStream> {
+    fn connect(&self, _deadline: Instant) -> io::Result<MemStream> {
         if self.0.refuse.load(Ordering::SeqCst) {
             return Err(io::ErrorKind::ConnectionRefused.into());
         }
@@ -83,7 +84,7 @@ impl MemStream {
 }
 
 impl Stream for MemStream {
-    fn send_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, mut data: &[u8], _deadline: Instant) -> io::Result<()> {
         if !self.alive() {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
@@ -94,7 +95,7 @@ impl Stream for MemStream {
         }
         Ok(())
     }
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], _deadline: Instant) -> io::Result<usize> {
         if !self.alive() {
             return Ok(0);
         }
@@ -109,7 +110,8 @@ impl Stream for MemStream {
 
 fn client(flags: u32) -> (MemConnector, Client<MemConnector>) {
     let c = MemConnector::new();
-    let cl = Client::new(c.clone(), Flags::from_bits(flags)).unwrap();
+    let bounds = Bounds { deadline: std::time::Duration::from_secs(1), backoff: std::time::Duration::from_millis(50) };
+    let cl = Client::with_bounds(c.clone(), Flags::from_bits(flags), bounds).unwrap();
     (c, cl)
 }
 
@@ -201,12 +203,16 @@ fn persistent_reconnects_after_failure() {
     c.drop_all();
     assert_eq!(cl.has(b"k"), Ok(1));
     assert_eq!(c.connects(), 2);
-    // a failed reconnect leaves the context usable
+    // a failed reconnect leaves the context usable once the back-off passed
     c.drop_all();
     c.0.refuse.store(true, Ordering::SeqCst);
     assert_eq!(cl.has(b"k"), Ok(-1));
+    assert_eq!(c.connects(), 2);
     assert_eq!(cl.has(b"k"), Ok(-1));
     c.0.refuse.store(false, Ordering::SeqCst);
+    assert_eq!(cl.has(b"k"), Ok(-1), "backing off: not even tried");
+    assert_eq!(c.connects(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(60));
     assert_eq!(cl.has(b"k"), Ok(1));
 }
 
@@ -255,4 +261,39 @@ fn threads_share_one_client() {
             t.join().unwrap();
         }
     }
+}
+
+/// A real unix socket whose server accepts (in the kernel's queue) but
+/// never answers: every operation ends by the deadline, the next ones
+/// fail at once during the back-off, and the one after it probes again.
+#[test]
+fn silent_server_costs_one_deadline_per_backoff() {
+    use crate::client::net::NetConnector;
+    use std::time::Duration;
+    let dir = std::env::temp_dir().join(format!("dc-bounds-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("silent");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let target = format!("UNIX:{}", path.display());
+    let bounds = Bounds { deadline: Duration::from_millis(150), backoff: Duration::from_millis(300) };
+    for flags in [0, Flags::PERSISTENT | Flags::LATE | Flags::RETRY] {
+        let c = Client::with_bounds(NetConnector::new(target.as_bytes()).unwrap(), Flags::from_bits(flags), bounds)
+            .unwrap();
+        let t = Instant::now();
+        assert_eq!(c.has(b"id"), Ok(-1));
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(145) && took < Duration::from_millis(400), "{flags}: {took:?}");
+        assert!(c.is_backing_off());
+        assert!(!c.is_connected(), "a timed-out connection is dropped");
+        let t = Instant::now();
+        assert_eq!(c.get(b"id", None), Ok(GetResult::Failed));
+        assert!(t.elapsed() < Duration::from_millis(5), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(320));
+        let t = Instant::now();
+        assert_eq!(c.has(b"id"), Ok(-1), "the probe waits for the deadline again");
+        assert!(t.elapsed() >= Duration::from_millis(145));
+    }
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,11 +12,12 @@ use super::message::{text, FrameError, Message, MAX_MESSAGE, OP_ADD};
 use super::store::{Entry, Store};
 use super::sys;
 use super::{check_path, Errno, BACKLOG, ESCROW_FORCE, ESCROW_VERBOSE};
+use crate::nal::accept_pause::AcceptPause;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest wait for the start-up lock of a socket directory (held only for
 /// the few milliseconds of a start-up, unless something else locks the
@@ -48,6 +49,8 @@ pub struct Daemon {
     path: PathBuf,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    /// Accepting pauses while out of descriptors.
+    pause: AcceptPause,
 }
 
 /// The directory holding `path` ("." for a bare name).
@@ -99,6 +102,7 @@ impl Daemon {
             path: path.to_path_buf(),
             rx: Vec::with_capacity(MAX_MESSAGE),
             tx: Vec::with_capacity(MAX_MESSAGE),
+            pause: AcceptPause::new("escrowd"),
         };
         daemon.log(&format!("Listening on \"{}\"", path.display()));
         Ok(daemon)
@@ -129,11 +133,29 @@ impl Daemon {
     /// session's final status (`-ESHUTDOWN` for a normal close).
     pub fn serve_one(&mut self) -> i32 {
         let conn = match self.listener.accept() {
-            Ok((stream, _)) => OwnedFd::from(stream),
+            Ok((stream, _)) => {
+                if let Some(line) = self.pause.accepted() {
+                    sys::write_stderr(&format!("{line}\n"));
+                }
+                OwnedFd::from(stream)
+            }
             Err(e) => {
-                // E.g. out of descriptors: do not spin.
-                self.log(&format!("accept(): {e}"));
-                std::thread::sleep(Duration::from_millis(100));
+                // Out of descriptors: wait out the pause (one client at a
+                // time, nothing else to serve meanwhile), never spin, and
+                // say so once per episode.
+                let now = Instant::now();
+                match self.pause.failed(&e, now) {
+                    (true, line) => {
+                        if let Some(line) = line {
+                            sys::write_stderr(&format!("{line}\n"));
+                        }
+                        std::thread::sleep(self.pause.resume_in(now).unwrap_or(Duration::ZERO));
+                    }
+                    (false, _) => {
+                        self.log(&format!("accept(): {e}"));
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
                 return Errno::from_io(&e).negated();
             }
         };

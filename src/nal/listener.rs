@@ -27,7 +27,7 @@ pub(crate) enum Accepted {
     /// Nothing is waiting.
     Nothing,
     /// Accepting failed (a descriptor limit, say); try again later.
-    Failed,
+    Failed(io::Error),
 }
 
 /// A listener (the C `NAL_LISTENER`).
@@ -37,6 +37,9 @@ pub struct Listener {
     attach: Option<Attachment>,
     /// Default buffer size copied from the address at creation.
     def_buffer_size: u32,
+    /// Why the last accept through the selector failed, other than for
+    /// want of a pending connection.
+    accept_error: Option<io::Error>,
 }
 
 impl Drop for Listener {
@@ -220,12 +223,22 @@ impl Listener {
                     // listener reported so a later round retries.
                     if e.kind() == io::ErrorKind::WouldBlock {
                         att.note_io(true, false, false);
+                    } else {
+                        self.accept_error = Some(e);
                     }
                     None
                 }
             },
             State::Fd { .. } => self.take_fds(),
         }
+    }
+
+    /// Why the last accept through the selector failed (a descriptor
+    /// limit, say), if it failed other than for want of a connection;
+    /// cleared by asking. Tools pause accepting on exhaustion
+    /// ([`super::accept_pause`]).
+    pub fn take_accept_error(&mut self) -> Option<io::Error> {
+        self.accept_error.take()
     }
 
     /// For event loops that watch the listening socket themselves: the
@@ -248,7 +261,7 @@ impl Listener {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Nothing,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                    Err(_) => return Accepted::Failed,
+                    Err(e) => return Accepted::Failed(e),
                 }
             },
             Some(State::Fd { .. }) => match self.take_fds() {

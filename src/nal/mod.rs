@@ -1,6 +1,7 @@
 //! libnal: non-blocking network abstraction (addresses, listeners,
 //! connections, selectors, buffers and the byte codec).
 
+pub mod accept_pause;
 pub mod address;
 pub mod buffer;
 pub mod codec;

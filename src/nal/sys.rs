@@ -100,6 +100,16 @@ pub fn stream_socket(addr: &RawSockAddr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// [`stream_socket`], closed on exec (for client library sockets, which
+/// the application's child processes must not inherit).
+pub fn stream_socket_cloexec(addr: &RawSockAddr) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call; the result is checked before use.
+    let fd =
+        cvt(unsafe { libc::socket(addr.family(), libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fd was just returned by socket() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its exact size.
     cvt(unsafe {
@@ -214,6 +224,14 @@ pub fn wait_readable(fd: RawFd) -> io::Result<()> {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: pfd is one live pollfd.
     cvt(unsafe { libc::poll(&mut pfd, 1, -1) }).map(|_| ())
+}
+
+/// Waits up to `timeout_ms` for `events` (or an error or hang-up) on `fd`;
+/// Ok(false) when the time passed first.
+pub fn poll_one(fd: RawFd, events: libc::c_short, timeout_ms: libc::c_int) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: pfd is one live pollfd.
+    cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }).map(|n| n > 0)
 }
 
 /// Whether a descriptor number refers to an open descriptor.

@@ -7,6 +7,7 @@
 
 use super::{ClientFailure, Server};
 use crate::cache::Now;
+use crate::nal::accept_pause::AcceptPause;
 use crate::nal::connection::Endpoint;
 use crate::nal::listener::{Accepted, Listener};
 use crate::nal::sys;
@@ -15,7 +16,7 @@ use crate::protocol::{HEADER_LEN, MAX_MSG, MSG_MAX_DATA};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
 /// Most bytes taken from one client per read.
@@ -28,7 +29,8 @@ const OUT_LIMIT: usize = 64 * 1024;
 /// Reads (each with its answers) per client per round, so that a client
 /// pipelining without pause cannot hold up the others.
 const MAX_PASSES: usize = 8;
-/// How soon a failed accept (a descriptor limit) is tried again.
+/// How soon an accept that failed other than for exhaustion is tried
+/// again (exhaustion pauses through [`AcceptPause`]).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// What the loop reports to the program around it.
@@ -40,6 +42,11 @@ pub trait Hooks {
     fn interrupted(&mut self) -> bool;
     /// A client was dropped because its request has no answer.
     fn dropped(&mut self, failure: ClientFailure);
+    /// Clients that neither send nor read for this long are closed
+    /// (`dc_server -idle-timeout`); None keeps them open for ever.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// One connected client.
@@ -58,6 +65,8 @@ struct Peer {
     watching_write: bool,
     /// Already in this round's list of clients to serve.
     listed: bool,
+    /// When the client was accepted or last had an event.
+    last_active: Instant,
 }
 
 /// Why a client leaves.
@@ -75,7 +84,7 @@ fn write_token(index: usize) -> Token {
 }
 
 impl Peer {
-    fn new(endpoint: Endpoint) -> Self {
+    fn new(endpoint: Endpoint, now: Instant) -> Self {
         Self {
             endpoint,
             held_in: Vec::new(),
@@ -84,6 +93,7 @@ impl Peer {
             may_read: true,
             watching_write: false,
             listed: false,
+            last_active: now,
         }
     }
 
@@ -244,6 +254,12 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
     let mut again: Vec<usize> = Vec::new();
     let mut accept_now = true;
     let mut accept_failed = false;
+    let mut pause = AcceptPause::new("dc_server");
+    let idle_timeout = hooks.idle_timeout();
+    // Idle clients are looked for a few times per timeout, at most once
+    // every 10 ms and at least once a second.
+    let sweep_every = idle_timeout.map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    let mut next_sweep = sweep_every.map(|every| Instant::now() + every);
     let mut io = Scratch {
         input: vec![0; MAX_REQUEST + READ_CHUNK].into_boxed_slice(),
         output: Vec::with_capacity(OUT_LIMIT + MAX_REQUEST),
@@ -256,6 +272,15 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
         } else {
             tick
         };
+        let before = Instant::now();
+        let timeout = match pause.resume_in(before) {
+            Some(left) => timeout.min(left),
+            None => timeout,
+        };
+        let timeout = match next_sweep {
+            Some(t) => timeout.min(t.saturating_duration_since(before)),
+            None => timeout,
+        };
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 if hooks.interrupted() {
@@ -265,6 +290,7 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
             }
             return Err(e);
         }
+        let clock = Instant::now();
         std::mem::swap(&mut ready, &mut again);
         for event in events.iter() {
             if event.token() == LISTENER {
@@ -273,6 +299,7 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
             }
             let index = event.token().0 / 2;
             let Some(Some(peer)) = peers.get_mut(index) else { continue };
+            peer.last_active = clock;
             if event.token() == read_token(index) {
                 peer.may_read = true;
             }
@@ -282,17 +309,31 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
             }
         }
         let now = Now::wall_clock();
-        if accept_now || accept_failed {
+        // Out of descriptors, the listener waits (edge-triggered, it does
+        // not wake the loop) until a client leaves or the pause is over.
+        if (accept_now || accept_failed || pause.in_episode()) && !pause.paused(clock) {
             accept_failed = false;
             loop {
                 let endpoint = match listener.accept_next() {
                     Accepted::Connection(endpoint) => endpoint,
-                    Accepted::Nothing => break,
-                    Accepted::Failed => {
-                        accept_failed = true;
+                    Accepted::Nothing => {
+                        if let Some(line) = pause.accepted() {
+                            eprintln!("{line}");
+                        }
+                        break;
+                    }
+                    Accepted::Failed(e) => {
+                        let (exhausted, line) = pause.failed(&e, clock);
+                        if let Some(line) = line {
+                            eprintln!("{line}");
+                        }
+                        accept_failed = !exhausted;
                         break;
                     }
                 };
+                if let Some(line) = pause.accepted() {
+                    eprintln!("{line}");
+                }
                 if !endpoint.prepare_accepted(listener.inherited_nodelay()) {
                     continue; // dropped: closes the descriptor
                 }
@@ -300,7 +341,7 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
                     peers.push(None);
                     peers.len() - 1
                 });
-                let mut peer = Peer::new(endpoint);
+                let mut peer = Peer::new(endpoint, clock);
                 if peer.register(poll.registry(), index).is_err() {
                     free.push(index);
                     continue;
@@ -336,10 +377,27 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
                     peers[index] = None; // closes the descriptors
                     free.push(index);
                     live -= 1;
+                    pause.freed();
                 }
             }
         }
         ready.clear();
+        if let (Some(idle), Some(every), Some(due)) = (idle_timeout, sweep_every, next_sweep) {
+            if clock >= due {
+                next_sweep = Some(clock + every);
+                for index in 0..peers.len() {
+                    let Some(peer) = peers[index].as_ref() else { continue };
+                    if peer.listed || clock.saturating_duration_since(peer.last_active) < idle {
+                        continue;
+                    }
+                    peer.deregister(poll.registry());
+                    peers[index] = None; // closes the descriptors
+                    free.push(index);
+                    live -= 1;
+                    pause.freed();
+                }
+            }
+        }
         if hooks.round(server, now) {
             return Ok(());
         }

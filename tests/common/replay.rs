@@ -6,6 +6,7 @@ use distcache_core::client::{Connector, Stream};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 #[derive(Default)]
 pub struct Script {
@@ -29,18 +30,18 @@ pub struct ReplayStream {
 
 impl Connector for Replay {
     type Stream = ReplayStream;
-    fn connect(&self) -> io::Result<ReplayStream> {
+    fn connect(&self, _deadline: Instant) -> io::Result<ReplayStream> {
         self.0.lock().unwrap().connects += 1;
         Ok(ReplayStream { script: self.0.clone(), written: Vec::new(), out: VecDeque::new(), chunk: 1 })
     }
 }
 
 impl Stream for ReplayStream {
-    fn send_all(&mut self, data: &[u8]) -> io::Result<()> {
+    fn send_all(&mut self, data: &[u8], _deadline: Instant) -> io::Result<()> {
         self.written.extend_from_slice(data);
         Ok(())
     }
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn recv(&mut self, buf: &mut [u8], _deadline: Instant) -> io::Result<usize> {
         if self.out.is_empty() {
             let mut s = self.script.lock().unwrap();
             let Some((name, req, resp)) = s.exchanges.pop_front() else {
