@@ -12,6 +12,7 @@ use distcache_core::nal::address::Address;
 use distcache_core::nal::listener::Listener;
 use distcache_core::protocol::Corrupt;
 use distcache_core::server::event_loop::{self, Hooks};
+use distcache_core::server::snapshots::Snapshots;
 use distcache_core::server::{ClientFailure, Server};
 use std::io::{self, Write};
 use std::process::exit;
@@ -23,6 +24,11 @@ const MAX_SESSIONS: usize = 60000;
 const MAX_PROGRESS: u64 = 1_000_000;
 /// The loop wakes up at least this often.
 const TICK_USEC: u64 = 500_000;
+/// ... and this often while snapshots are on (a snapshot is listed in
+/// short steps between rounds, also when no client is talking).
+const SNAPSHOT_TICK_USEC: u64 = 20_000;
+const DEFAULT_SNAPSHOT_INTERVAL: u64 = 60;
+const MAX_SNAPSHOT_INTERVAL: u64 = 86_400;
 
 fn usage() -> ! {
     eprint!(
@@ -39,6 +45,9 @@ fn usage() -> ! {
          \x20   -sockgroup <group>   - group of the unix socket file\n\
          \x20   -sockperms <oct>     - permissions of the unix socket file\n\
          \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
+         \x20   -snapshot <file>     - keep sessions across restarts in <file> (loaded at start,\n\
+         \x20                          written every interval and at SIGTERM/SIGINT)\n\
+         \x20   -snapshot-interval <secs> - seconds between snapshots (default: 60, 0 = only at exit)\n\
          \x20   -h                   - display this usage message\n\
          'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n"
     );
@@ -59,10 +68,13 @@ struct Options {
     progress: u64,
     expiry_floor: u64,
     service: common::ServiceOptions,
+    snapshot: Option<std::path::PathBuf>,
+    snapshot_interval: u64,
 }
 
 fn parse_args() -> Options {
-    let mut o = Options { sessions: DEFAULT_SESSIONS, ..Default::default() };
+    let mut o =
+        Options { sessions: DEFAULT_SESSIONS, snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL, ..Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> String {
@@ -94,6 +106,28 @@ fn parse_args() -> Options {
                 }
                 o.expiry_floor = v as u64;
             }
+            "-snapshot" | "--snapshot" => {
+                let v = value("snapshot");
+                if v.is_empty() {
+                    fail_usage("Error, --snapshot given an empty file name");
+                }
+                // Absolute: -daemon changes the working directory.
+                let p = std::path::Path::new(&v);
+                o.snapshot = Some(if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+                });
+            }
+            "-snapshot-interval" | "--snapshot-interval" => {
+                let v = value("snapshot-interval");
+                match common::decimal(&v) {
+                    Some(n) if n <= MAX_SNAPSHOT_INTERVAL => o.snapshot_interval = n,
+                    _ => fail_usage(&format!(
+                        "Error, --snapshot-interval given an invalid argument '{v}' (seconds, 0 to {MAX_SNAPSHOT_INTERVAL})"
+                    )),
+                }
+            }
             flag => {
                 if !o.service.take(flag, || value(&flag[1..])) {
                     fail_usage(&format!("Error, \"{arg}\" not recognised"));
@@ -114,6 +148,7 @@ struct Stats {
     last_ops: u64,
     last_sessions: usize,
     reported_versions: u32,
+    snapshots: Option<Snapshots>,
 }
 
 impl Hooks for Stats {
@@ -122,6 +157,9 @@ impl Hooks for Stats {
             return true;
         }
         self.tick(server, now);
+        if let Some(s) = self.snapshots.as_mut() {
+            s.tick(server);
+        }
         false
     }
 
@@ -180,6 +218,10 @@ fn main() {
         fail_usage("Error, must provide -listen");
     };
     common::install_signals(o.service.killable);
+    if o.snapshot.is_some() {
+        // SIGTERM/SIGINT end the loop so that a final snapshot is written.
+        common::stop_on_terminate();
+    }
     common::raise_fd_limit();
 
     let mut addr = Address::new();
@@ -202,10 +244,23 @@ fn main() {
         last_ops: 0,
         last_sessions: 0,
         reported_versions: 0,
+        snapshots: None,
     };
-    if event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats).is_err() {
-        eprintln!("Error, select() failed");
-        exit(1);
+    let mut tick = TICK_USEC;
+    if let Some(path) = &o.snapshot {
+        let mut s = Snapshots::new(path, o.snapshot_interval, Box::new(|line: &str| eprintln!("{line}")));
+        if s.load(&mut server) {
+            stats.last_sessions = server.items_stored(Now::wall_clock());
+            stats.snapshots = Some(s);
+            tick = SNAPSHOT_TICK_USEC;
+        }
     }
-    exit(0);
+    let served = event_loop::serve(&mut server, &mut listener, Duration::from_micros(tick), &mut stats);
+    if served.is_err() {
+        eprintln!("Error, select() failed");
+    }
+    if let Some(s) = stats.snapshots.as_mut() {
+        s.finish(&mut server);
+    }
+    exit(if served.is_err() { 1 } else { 0 });
 }
