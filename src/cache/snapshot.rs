@@ -472,10 +472,12 @@ impl FileWriter {
     pub fn create(path: &Path, written_ms: i64) -> Result<Self, WriteError> {
         let tmp = temp_path(path);
         let step = |what: &str, error: io::Error| WriteError { step: format!("{what} '{}'", tmp.display()), error };
-        match fs::remove_file(&tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(step("removing the stale", e)),
+        if fs::symlink_metadata(&tmp).is_ok() {
+            match fs::remove_file(&tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(step("removing the stale", e)),
+            }
         }
         let file = OpenOptions::new()
             .write(true)
@@ -501,6 +503,16 @@ impl FileWriter {
     /// Trailer, fsync, rename over the target, fsync of the directory.
     /// Returns the number of sessions and bytes written.
     pub fn finish(mut self) -> Result<(u64, u64), WriteError> {
+        let res = self.finish_inner();
+        if res.is_err() {
+            // Nothing half-written stays behind (the target is untouched
+            // unless the rename happened).
+            let _ = fs::remove_file(&self.tmp);
+        }
+        res
+    }
+
+    fn finish_inner(&mut self) -> Result<(u64, u64), WriteError> {
         let tmp = self.tmp.clone();
         let step = |what: String, error: io::Error| WriteError { step: what, error };
         let enc = self.enc.take().expect("open until finished");
