@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Sessions listed per call into the cache.
-const LIST_BATCH: usize = 256;
+const LIST_BATCH: usize = 64;
 /// Listing time per event-loop round while a snapshot is taken.
 const STEP_BUDGET: Duration = Duration::from_micros(250);
 
@@ -280,6 +280,7 @@ impl Snapshots {
 /// fsync, rename, fsync of the directory. Without an End (the listing
 /// was abandoned) the temporary file is removed.
 fn write_file(path: &Path, written_ms: i64, rx: mpsc::Receiver<Msg>) -> Result<(u64, u64), WriteError> {
+    lower_priority();
     let mut writer = Some(FileWriter::create(path, written_ms)?);
     let mut failed = None;
     for msg in rx {
@@ -307,6 +308,17 @@ fn write_file(path: &Path, written_ms: i64, rx: mpsc::Receiver<Msg>) -> Result<(
         step: "the snapshot".into(),
         error: std::io::Error::new(std::io::ErrorKind::Interrupted, "abandoned at shutdown"),
     })
+}
+
+/// Gives the calling (writer) thread the lowest scheduling priority, so
+/// that on a busy machine the thread answering requests is not the one
+/// that waits. Linux keeps a nice value per thread; failure is harmless.
+fn lower_priority() {
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the
+    // calling thread's nice value (Linux: per thread); no pointers.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 #[cfg(test)]
