@@ -85,7 +85,8 @@ cp "$D/snap" "$W/good.snap"
 sleep_until $((t0 + 1500))
 start b -sessions 20000 -snapshot "$D/snap" -snapshot-interval 0
 PB=$SP
-check restart_logs_loaded 'grep -q "^Info, snapshot .$D/snap.: loaded 10100 sessions in .* (50 expired dropped, 0 evicted as over -sessions)" "$W/b.err"'
+# (the socket exists before the file is loaded: wait for the line)
+check restart_logs_loaded 'wait_log "$W/b.err" "^Info, snapshot .$D/snap.: loaded 10100 sessions in .* (50 expired dropped, 0 evicted as over -sessions)"'
 check all_10000_byte_identical '[ "$("$SNAP" check "UNIX:$W/b.sock" main 0 10000 300)" = "identical 10000 missing 0 different 0" ]'
 check expired_gone '[ "$("$SNAP" has "UNIX:$W/b.sock" short 0 50)" = "present 0 absent 50 failed 0" ]'
 sleep_until $((t0 + 7200))
