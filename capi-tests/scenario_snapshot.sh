@@ -109,7 +109,8 @@ start k2 -snapshot "$K/snap" -snapshot-interval 0 -sessions 5000
 PK2=$SP
 check kill9_before_snapshot_back '[ "$("$SNAP" check "UNIX:$W/k2.sock" before 0 500 200)" = "identical 500 missing 0 different 0" ]'
 check kill9_after_snapshot_not_claimed '[ "$("$SNAP" has "UNIX:$W/k2.sock" after 0 500)" = "present 0 absent 500 failed 0" ]'
-stop $PK2 TERM
+stop $PK2 HUP
+check sighup_writes_final_snapshot '[ "$RC" = 0 ] && grep -q "at shutdown: wrote 500 sessions" "$W/k2.err"'
 
 # ------------------------------------------------------ corruption matrix
 # A small good snapshot to damage: 20 sessions of 100 bytes.

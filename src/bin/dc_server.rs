@@ -46,7 +46,7 @@ fn usage() -> ! {
          \x20   -sockperms <oct>     - permissions of the unix socket file\n\
          \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
          \x20   -snapshot <file>     - keep sessions across restarts in <file> (loaded at start,\n\
-         \x20                          written every interval and at SIGTERM/SIGINT)\n\
+         \x20                          written every interval and at SIGTERM/SIGINT/SIGHUP)\n\
          \x20   -snapshot-interval <secs> - seconds between snapshots (default: 60, 0 = only at exit)\n\
          \x20   -h                   - display this usage message\n\
          'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n"
@@ -219,7 +219,8 @@ fn main() {
     };
     common::install_signals(o.service.killable);
     if o.snapshot.is_some() {
-        // SIGTERM/SIGINT end the loop so that a final snapshot is written.
+        // SIGTERM/SIGINT/SIGHUP end the loop so that a final snapshot is
+        // written.
         common::stop_on_terminate();
     }
     common::raise_fd_limit();
