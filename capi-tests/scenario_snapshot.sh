@@ -149,9 +149,26 @@ bad_case data_flip 19 "checksum mismatch in the session at byte $((28 + 5 * (19 
 newcase header_flip; cp "$G/snap" "$C/snap"
 printf '\377' | dd of="$C/snap" bs=1 seek=$((28 + 2 * (19 + 3 + 100 + 4) + 10)) conv=notrunc 2> /dev/null
 bad_case header_flip 2 "damaged record header at byte $((28 + 2 * (19 + 3 + 100 + 4)))"
+# another version (with a valid header checksum), and a damaged version field
 newcase version; cp "$G/snap" "$C/snap"
-printf '\007' | dd of="$C/snap" bs=1 seek=11 conv=notrunc 2> /dev/null
+python3 - "$C/snap" << 'PY'
+import struct, sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+d = bytearray(open(sys.argv[1], "rb").read())
+d[8:12] = struct.pack(">I", 7)
+d[24:28] = struct.pack(">I", crc32c(bytes(d[:24])))
+open(sys.argv[1], "wb").write(d)
+PY
 bad_case version 0 "format version 7 (this dc_server reads version 1)"
+newcase version_flip; cp "$G/snap" "$C/snap"
+printf '\007' | dd of="$C/snap" bs=1 seek=11 conv=notrunc 2> /dev/null
+bad_case version_flip 0 "header checksum mismatch"
 newcase empty; : > "$C/snap"
 bad_case empty 0 "the file is empty"
 newcase directory; mkdir "$C/snap"

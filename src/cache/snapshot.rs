@@ -12,7 +12,8 @@
 //!
 //! All integers are big-endian; every crc is CRC-32C of the bytes before
 //! it in the same part (a record's second crc covers its id and data).
-//! Because a record's header has its own checksum, a damaged id or data
+//! The header's layout (magic, version, flags, time, crc) is the same in
+//! every version. Because a record's header has its own checksum, a damaged id or data
 //! costs that one session: the lengths are known good, so reading goes on
 //! with the next record. A damaged record header (or a file cut short)
 //! ends reading there; the sessions before it are kept. The trailer
@@ -316,13 +317,15 @@ pub fn read(r: impl Read, mut take: impl FnMut(Session)) -> io::Result<ReadRepor
         report.problems.push(Problem::Truncated { offset: n as u64 });
         return Ok(report);
     }
+    // The header's layout is the same in every version, so its checksum
+    // tells a damaged version field from a file of another version.
+    if be_u32(&h[24..28]) != crc32c(&h[..24]) {
+        report.problems.push(Problem::HeaderChecksum);
+        return Ok(report);
+    }
     let version = be_u32(&h[8..12]);
     if version != VERSION {
         report.problems.push(Problem::Version(version));
-        return Ok(report);
-    }
-    if be_u32(&h[24..28]) != crc32c(&h[..24]) {
-        report.problems.push(Problem::HeaderChecksum);
         return Ok(report);
     }
     report.written_ms = i64::from_be_bytes(h[16..24].try_into().expect("8 bytes"));
@@ -650,9 +653,12 @@ mod tests {
         assert_eq!(decode(b"hello world, this is not it").1.problems, vec![Problem::NotASnapshot]);
         let mut b = encode(0, &sample());
         b[11] = 2;
+        assert_eq!(decode(&b).1.problems, vec![Problem::HeaderChecksum], "a damaged version field");
+        let crc = crc32c(&b[..24]);
+        b[24..28].copy_from_slice(&crc.to_be_bytes());
         let (got, report) = decode(&b);
         assert!(got.is_empty());
-        assert_eq!(report.problems, vec![Problem::Version(2)]);
+        assert_eq!(report.problems, vec![Problem::Version(2)], "a file of another version");
         assert!(report.problems[0].to_string().contains("version 2"));
     }
 
