@@ -196,6 +196,19 @@ if [ "$(id -u)" = 0 ]; then
 		check ro_dir/write_failure_has_os_reason 'grep -q "^Error, snapshot .$C/snap.: at shutdown: writing failed: .*Read-only file system (os error 30); the previous snapshot is kept, serving goes on" "$W/ro.err"'
 		check ro_dir/serves_loads_keeps_old_file '[ "$r" = 00 ] && [ "$rc" = 0 ] && [ "$n" = "identical 20 missing 0 different 0" ] && cmp -s "$G/snap" "$C/snap"'
 		umount "$C"
+		# a bad file that cannot be moved aside is not overwritten either
+		: > "$C.src/snap"; printf 'x' > "$C.src/snap"
+		if mount --bind "$C.src" "$C" && mount -o remount,ro,bind "$C"; then
+			start robad -snapshot "$C/snap" -snapshot-interval 0
+			r=$(ask "$W/robad.sock" 0 1 "$(add_payload 60000 6b6579 76616c7565)")
+			stop $SP TERM
+			check ro_dir_bad_file/not_moved_not_overwritten_said_so '[ "$r" = 00 ] && [ "$RC" = 0 ] && [ "$(cat "$C/snap")" = x ] &&
+				grep -q "^Error, snapshot .$C/snap.: cannot move the bad file aside: Read-only file system (os error 30); no snapshot will be written" "$W/robad.err" &&
+				grep -q "^Error, snapshot .$C/snap.: at shutdown: no snapshot written (the bad file could not be moved aside); 1 sessions are not saved" "$W/robad.err"'
+			umount "$C"
+		else
+			bad "ro_dir_bad_file (bind mount failed)"
+		fi
 	else
 		bad "ro_dir (bind mount failed)"
 	fi

@@ -70,6 +70,7 @@ struct Options {
     service: common::ServiceOptions,
     snapshot: Option<std::path::PathBuf>,
     snapshot_interval: u64,
+    snapshot_interval_given: bool,
 }
 
 fn parse_args() -> Options {
@@ -122,7 +123,10 @@ fn parse_args() -> Options {
             "-snapshot-interval" | "--snapshot-interval" => {
                 let v = value("snapshot-interval");
                 match common::decimal(&v) {
-                    Some(n) if n <= MAX_SNAPSHOT_INTERVAL => o.snapshot_interval = n,
+                    Some(n) if n <= MAX_SNAPSHOT_INTERVAL => {
+                        o.snapshot_interval = n;
+                        o.snapshot_interval_given = true;
+                    }
                     _ => fail_usage(&format!(
                         "Error, --snapshot-interval given an invalid argument '{v}' (seconds, 0 to {MAX_SNAPSHOT_INTERVAL})"
                     )),
@@ -217,6 +221,9 @@ fn main() {
     let Some(listen) = o.listen.clone() else {
         fail_usage("Error, must provide -listen");
     };
+    if o.snapshot_interval_given && o.snapshot.is_none() {
+        eprintln!("Warning, -snapshot-interval has no effect without -snapshot");
+    }
     common::install_signals(o.service.killable);
     if o.snapshot.is_some() {
         // SIGTERM/SIGINT/SIGHUP end the loop so that a final snapshot is

@@ -266,7 +266,9 @@ impl Snapshots {
             job.tx = None;
             let _ = job.thread.join();
         }
-        if self.disabled.is_some() {
+        if let Some(why) = self.disabled.clone() {
+            let n = server.items_stored(Now::wall_clock());
+            self.say("Error", &format!("at shutdown: no snapshot written ({why}); {n} sessions are not saved"));
             return;
         }
         self.start();
