@@ -95,8 +95,11 @@ for name in perop pers threads proxy; do
 		# after -server-timeout (250 ms) while a reconnect hangs.
 		check "${name}_fast_failures_while_link_down ($fast under 1 ms, $slow slow, $other between)" '[ "$fast" -gt "$slow" ]'
 	else
+		# A failure during back-off takes microseconds; on a loaded 2-core
+		# machine a thread may still be descheduled for a millisecond now
+		# and then (at most 2% of them, and never for a whole deadline).
 		check "${name}_fast_failures_during_backoff ($fast under 1 ms, $slow slow, $other between)" \
-			'[ "$fast" -gt "$slow" ] && [ "$other" -eq 0 ] && [ "$slow" -le $((threads + 4)) ]'
+			'[ "$fast" -gt "$slow" ] && [ "$other" -le $((fast / 50)) ] && [ "$slow" -le $((threads + 4)) ]'
 	fi
 	check "${name}_good_again_after_cont (first ${first} ms after SIGCONT, limit $((B + 1000)))" \
 		'[ "$first" != none ] && [ "$first" -le $((B + 1000)) ]'

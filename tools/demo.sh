@@ -105,4 +105,19 @@ sleep 0.5
 echo "   a new echo-server (pid $echo2) fetched the connection: $(tail -1 "$WORK/echo-client.log" | sed 's/^echoed //') round trips," \
 	"the client connected $(grep -c '^connected' "$WORK/echo-client.log") time(s) and never noticed"
 kill "$client" 2> /dev/null || true
+echo "== sessions survive a restart: dc_server -snapshot FILE (add, SIGTERM, start again, get)"
+cc -O2 -o "$WORK/bin/dc_snap" capi-tests/tools/dc_snap.c -I"$PREFIX/include" -L"$PREFIX/lib" -ldistcache -lnal \
+	-Wl,-rpath,"$PREFIX/lib"
+snap_server() {
+	rm -f "$WORK/snap.sock"
+	"$BIN/dc_server" -listen "UNIX:$WORK/snap.sock" -sessions 2000 -snapshot "$WORK/sessions.snap" 2>> "$WORK/snap.log" &
+	snap_pid=$!; pids="$pids $snap_pid"; wait_sock "$WORK/snap.sock"
+}
+snap_server
+echo "   1000 sessions of 2 KiB: $("$WORK/bin/dc_snap" fill "UNIX:$WORK/snap.sock" demo 0 1000 300000 2048)"
+kill -TERM "$snap_pid"; wait "$snap_pid"
+snap_server
+echo "   after the restart: $("$WORK/bin/dc_snap" check "UNIX:$WORK/snap.sock" demo 0 1000 2048)"
+kill -TERM "$snap_pid"; wait "$snap_pid"
+sed -n "s|$WORK/||; /snapshot/p" "$WORK/snap.log" | head -3 | indent
 echo "== demo finished"

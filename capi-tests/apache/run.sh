@@ -41,6 +41,9 @@
 #         delayed at most dc_client's -server-timeout (default 800 ms, +20%) over
 #         the slowest one measured just before; after SIGCONT, resumption
 #         returns (docs/timeouts.md).
+#      i  dc_server -snapshot: a TLS session made on A before dc_server
+#         restarts (SIGTERM, then started again with the same file)
+#         resumes on B after it.
 #
 # Must run as root (or with password-less sudo) when packages are missing;
 # as root Apache's children run as www-data. Every process started here is
@@ -182,7 +185,7 @@ PROOFS="module_built module_links_our_libraries a_both_instances_serve_tls b_tls
 c_session_stored_in_dc_server d_tls13_session_resumed_on_other_instance e_load_all_resumes_reused
 e_no_child_crash f_server_down_new_sessions f_server_down_both_serve f_server_restarted_resumes
 g_resumed_after_1500ms h_server_stopped_both_serve h_server_stopped_handshakes_within_deadline
-h_server_continued_resumes all_processes_stopped"
+h_server_continued_resumes i_session_survives_dc_server_restart all_processes_stopped"
 
 fail_all_proofs() {
 	for v in $VARIANTS; do
@@ -373,11 +376,14 @@ wait_sock() {
 APACHE_SOCK_OPTS="-sockperms 660"
 [ "$(id -u)" -eq 0 ] && APACHE_SOCK_OPTS="-sockgroup www-data -sockperms 660"
 
+# Extra dc_server options (the snapshot proof sets them).
+SNAP_OPTS=""
+
 # start_dc_server LOG [FLOOR]
 start_dc_server() {
 	rm -f "$SERVER_SOCK"
-	opts=""
-	[ -x "$DC_CLIENT_BIN" ] || opts=$APACHE_SOCK_OPTS
+	opts=$SNAP_OPTS
+	[ -x "$DC_CLIENT_BIN" ] || opts="$SNAP_OPTS $APACHE_SOCK_OPTS"
 	if [ -n "${2:-}" ]; then
 		"$PREFIX/bin/dc_server" -listen "UNIX:$SERVER_SOCK" $opts -expiry-floor "$2" >> "$1" 2>&1 &
 	else
@@ -699,6 +705,38 @@ run_variant() {
 		ok "$v/h_server_continued_resumes (after $(($(ms) - t0)) ms, attempt $tries)"
 	else
 		bad "$v/h_server_continued_resumes" "last attempt: $r"
+	fi
+
+	# (i) with -snapshot, a session made before a dc_server restart (SIGTERM:
+	#     final snapshot; started again with the same file) resumes after it
+	stop_pid "$DC_SERVER_PID"
+	SNAP_OPTS="-snapshot $R/sessions.snap -snapshot-interval 0"
+	start_dc_server "$R/dc_server.log" $floor || note "dc_server with -snapshot did not create its socket"
+	tries=0; first=""; until=$(($(date +%s) + 30))
+	while [ $tries -lt 15 ] && [ "$(date +%s)" -lt $until ]; do
+		tries=$((tries + 1))
+		first=$(s_conn $PORT_A "$R/h-1.out" -tls1_2 -sess_out "$R/h.pem")
+		# (dc_client reconnects within a second: until then nothing is stored)
+		hsid=$(openssl sess_id -in "$R/h.pem" -noout -text 2> /dev/null | sed -n 's/^ *Session-ID: *//p')
+		[ "$first" = New ] && [ -n "$HELPER" ] && [ -n "$hsid" ] &&
+			timeout $CONN_TIMEOUT "$HELPER" "UNIX:$SERVER_SOCK" "$hsid" "$R/h.der" > /dev/null 2>&1 && break
+		sleep 0.5
+	done
+	stop_pid "$DC_SERVER_PID"
+	start_dc_server "$R/dc_server.log" $floor || note "restarted dc_server with -snapshot did not create its socket"
+	SNAP_OPTS=""
+	tries=0; r=""; until=$(($(date +%s) + 30))
+	while [ $tries -lt 15 ] && [ "$(date +%s)" -lt $until ]; do
+		tries=$((tries + 1))
+		r=$(s_conn $PORT_B "$R/h-2.out" -tls1_2 -sess_in "$R/h.pem")
+		[ "$r" = Reused ] && break
+		sleep 0.5
+	done
+	loaded=$(sed -n "s/^Info, snapshot '.*': loaded \([0-9]*\) sessions.*/\1/p" "$R/dc_server.log" | tail -1)
+	if [ "$first" = New ] && [ "$r" = Reused ] && [ "${loaded:-0}" -ge 1 ]; then
+		ok "$v/i_session_survives_dc_server_restart ($loaded sessions loaded, attempt $tries)"
+	else
+		bad "$v/i_session_survives_dc_server_restart" "A: $first, B after the restart: $r, sessions loaded: ${loaded:-none}"
 	fi
 
 	# Control: the stock module without the floor loses its sessions within

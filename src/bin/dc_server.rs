@@ -10,6 +10,7 @@ mod common;
 use distcache_core::cache::{BuiltinCache, Now};
 use distcache_core::protocol::Corrupt;
 use distcache_core::server::event_loop::{self, Hooks};
+use distcache_core::server::snapshots::Snapshots;
 use distcache_core::server::{ClientFailure, Server};
 use std::io::{self, Write};
 use std::process::exit;
@@ -23,6 +24,11 @@ const MAX_PROGRESS: u64 = 1_000_000;
 const TICK_USEC: u64 = 500_000;
 /// Upper bound of `-idle-timeout` (one day).
 const MAX_IDLE_SECS: u64 = 86_400;
+/// ... and this often while snapshots are on (a snapshot is listed in
+/// short steps between rounds, also when no client is talking).
+const SNAPSHOT_TICK_USEC: u64 = 20_000;
+const DEFAULT_SNAPSHOT_INTERVAL: u64 = 60;
+const MAX_SNAPSHOT_INTERVAL: u64 = 86_400;
 
 fn usage() -> ! {
     eprint!(
@@ -40,6 +46,9 @@ fn usage() -> ! {
          \x20   -sockgroup <group>   - group of the unix socket file\n\
          \x20   -sockperms <oct>     - permissions of the unix socket file\n\
          \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
+         \x20   -snapshot <file>     - keep sessions across restarts in <file> (loaded at start,\n\
+         \x20                          written every interval and at SIGTERM/SIGINT/SIGHUP)\n\
+         \x20   -snapshot-interval <secs> - seconds between snapshots (default: 60, 0 = only at exit)\n\
          \x20   -h                   - display this usage message\n\
      \x20   (every option may also be given with two dashes: --listen, --help)\n\
          'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n"
@@ -62,10 +71,14 @@ struct Options {
     expiry_floor: u64,
     idle_timeout: Option<Duration>,
     service: common::ServiceOptions,
+    snapshot: Option<std::path::PathBuf>,
+    snapshot_interval: u64,
+    snapshot_interval_given: bool,
 }
 
 fn parse_args() -> Options {
-    let mut o = Options { sessions: DEFAULT_SESSIONS, ..Default::default() };
+    let mut o =
+        Options { sessions: DEFAULT_SESSIONS, snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL, ..Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || -> String { args.next().unwrap_or_else(|| fail_usage(&common::missing_value(&arg))) };
@@ -106,6 +119,29 @@ fn parse_args() -> Options {
                     _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_IDLE_SECS, "seconds"))),
                 }
             }
+            "-snapshot" => {
+                let v = value();
+                if v.is_empty() {
+                    fail_usage(&common::invalid(&arg, &v, "give the path of the snapshot file"));
+                }
+                // Absolute: -daemon changes the working directory.
+                let p = std::path::Path::new(&v);
+                o.snapshot = Some(if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+                });
+            }
+            "-snapshot-interval" => {
+                let text = value();
+                match common::decimal(&text) {
+                    Some(n) if n <= MAX_SNAPSHOT_INTERVAL => {
+                        o.snapshot_interval = n;
+                        o.snapshot_interval_given = true;
+                    }
+                    _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_SNAPSHOT_INTERVAL, "seconds"))),
+                }
+            }
             _ => {
                 if !o.service.take(&arg, value) {
                     fail_usage(&common::unrecognised(&arg));
@@ -127,6 +163,7 @@ struct Stats {
     last_sessions: usize,
     reported_versions: u32,
     idle_timeout: Option<Duration>,
+    snapshots: Option<Snapshots>,
 }
 
 impl Hooks for Stats {
@@ -135,6 +172,9 @@ impl Hooks for Stats {
             return true;
         }
         self.tick(server, now);
+        if let Some(s) = self.snapshots.as_mut() {
+            s.tick(server);
+        }
         false
     }
 
@@ -196,7 +236,15 @@ fn main() {
     let Some(listen) = o.listen.clone() else {
         fail_usage("must provide -listen <addr>, the address to accept clients on");
     };
+    if o.snapshot_interval_given && o.snapshot.is_none() {
+        eprintln!("Warning, -snapshot-interval has no effect without -snapshot");
+    }
     common::install_signals(o.service.killable);
+    if o.snapshot.is_some() {
+        // SIGTERM/SIGINT/SIGHUP end the loop so that a final snapshot is
+        // written.
+        common::stop_on_terminate();
+    }
     common::raise_fd_limit();
 
     let (_addr, mut listener) = common::listen_or_exit("-listen", &listen, BUFFER_SIZE);
@@ -215,10 +263,27 @@ fn main() {
         last_sessions: 0,
         reported_versions: 0,
         idle_timeout: o.idle_timeout,
+        snapshots: None,
     };
-    if let Err(e) = event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats) {
+    let mut tick = TICK_USEC;
+    if let Some(path) = &o.snapshot {
+        let mut s = Snapshots::new(path, o.snapshot_interval, Box::new(|line: &str| eprintln!("{line}")));
+        if s.load(&mut server) {
+            stats.last_sessions = server.items_stored(Now::wall_clock());
+            stats.snapshots = Some(s);
+            tick = SNAPSHOT_TICK_USEC;
+        }
+    }
+    let served = event_loop::serve(&mut server, &mut listener, Duration::from_micros(tick), &mut stats);
+    if let Err(e) = &served {
+        eprintln!("{}: the event loop failed: {}", common::prog(), common::os_reason(e));
+    }
+    if let Some(s) = stats.snapshots.as_mut() {
+        s.finish(&mut server);
+    }
+    if served.is_err() {
         listener.remove_socket_file();
-        common::fail(&format!("the event loop failed: {}", common::os_reason(&e)));
+        exit(1);
     }
     exit(0);
 }

@@ -5,20 +5,26 @@
 //! Every operation is O(log n) amortised: expired sessions are purged from
 //! the front of the ordered index, and a full cache evicts the batch of
 //! sessions closest to expiry in one go.
+//!
+//! Ids and data are reference-counted so that a snapshot can list the
+//! sessions without copying their bytes (see `snapshot.rs`).
 
-use super::{Cache, CacheFailure, Now, MAX_SIZE, MIN_SIZE};
+use super::snapshot::Session;
+use super::{Cache, CacheFailure, ListCursor, Now, MAX_SIZE, MIN_SIZE};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
 struct Entry {
     key: (i64, u64),
-    data: Box<[u8]>,
+    data: Arc<[u8]>,
 }
 
 /// Fixed-capacity session cache with expiry (see the module docs).
 pub struct BuiltinCache {
     max: usize,
-    by_id: HashMap<Box<[u8]>, Entry>,
-    by_expiry: BTreeMap<(i64, u64), Box<[u8]>>,
+    by_id: HashMap<Arc<[u8]>, Entry>,
+    by_expiry: BTreeMap<(i64, u64), Arc<[u8]>>,
     seq: u64,
 }
 
@@ -81,7 +87,7 @@ impl Cache for BuiltinCache {
         let expiry = now.millis().saturating_add(i64::try_from(timeout_ms).unwrap_or(i64::MAX));
         self.seq += 1;
         let key = (expiry, self.seq);
-        let id: Box<[u8]> = id.into();
+        let id: Arc<[u8]> = id.into();
         self.by_expiry.insert(key, id.clone());
         self.by_id.insert(id, Entry { key, data: data.into() });
         true
@@ -123,6 +129,27 @@ impl Cache for BuiltinCache {
     fn num_items(&mut self, now: Now) -> usize {
         self.purge(now);
         self.by_id.len()
+    }
+
+    fn can_list(&self) -> bool {
+        true
+    }
+
+    fn list(&mut self, now: Now, from: Option<ListCursor>, max: usize, out: &mut Vec<Session>) -> Option<ListCursor> {
+        self.purge(now);
+        let start = match from {
+            Some(ListCursor(e, s)) => Bound::Excluded((e, s)),
+            None => Bound::Unbounded,
+        };
+        let mut last = None;
+        for (&key, id) in self.by_expiry.range((start, Bound::Unbounded)).take(max) {
+            let data = self.by_id.get(id).expect("both indexes hold every session").data.clone();
+            out.push(Session { expiry_ms: key.0, id: id.clone(), data });
+            last = Some(ListCursor(key.0, key.1));
+        }
+        let last = last?;
+        // More may follow only if this step was full.
+        self.by_expiry.range((Bound::Excluded((last.0, last.1)), Bound::Unbounded)).next().map(|_| last)
     }
 }
 
@@ -203,6 +230,36 @@ mod tests {
         assert!(!c.have(now, &0u32.to_be_bytes()));
         assert!(!c.have(now, &1u32.to_be_bytes()));
         assert!(c.have(now, &2u32.to_be_bytes()));
+    }
+
+    #[test]
+    fn list_in_steps_in_expiry_order() {
+        let mut c = BuiltinCache::new(64).unwrap();
+        let now = at(1_000);
+        for i in 0..10u64 {
+            assert!(c.add(now, (10 - i) * 100, &i.to_be_bytes(), &[i as u8; 3]));
+        }
+        assert!(c.can_list());
+        let mut out = Vec::new();
+        let cur = c.list(now, None, 4, &mut out).expect("more to come");
+        assert_eq!(out.len(), 4);
+        // a session removed and one added behind the cursor between steps
+        assert!(c.remove(now, &0u64.to_be_bytes()));
+        assert!(c.add(now, 1, b"early", b"x"));
+        let mut cur = Some(cur);
+        while let Some(from) = cur {
+            cur = c.list(now, Some(from), 4, &mut out);
+        }
+        assert_eq!(out.len(), 9, "the removed one is gone, the early one is behind the cursor");
+        let expiries: Vec<i64> = out.iter().map(|s| s.expiry_ms).collect();
+        assert!(expiries.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(out[0].expiry_ms, 1_000 + 100);
+        assert_eq!(&out[0].id[..], &9u64.to_be_bytes());
+        assert_eq!(&out[0].data[..], &[9u8; 3]);
+        // expired sessions are not listed; an exact-size step ends the listing
+        let mut out = Vec::new();
+        assert_eq!(c.list(at(1_000 + 750), None, 3, &mut out), None);
+        assert_eq!(out.len(), 2);
     }
 
     #[test]

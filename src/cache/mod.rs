@@ -5,6 +5,7 @@
 //! trait by the C layer.
 
 mod builtin;
+pub mod snapshot;
 
 pub use builtin::BuiltinCache;
 
@@ -68,4 +69,27 @@ pub trait Cache: Send {
     fn have(&mut self, now: Now, id: &[u8]) -> bool;
     /// Number of live sessions.
     fn num_items(&mut self, now: Now) -> usize;
+    /// Whether [`Cache::list`] works (snapshots need it).
+    fn can_list(&self) -> bool {
+        false
+    }
+    /// Appends to `out` up to `max` live sessions in expiry order,
+    /// starting after `from` (None: from the first). Returns where to go
+    /// on from, or None once every session was listed. Id and data are
+    /// shared, not copied, so a listing in steps between requests costs
+    /// little; sessions added or removed between steps are listed or not
+    /// depending on where they fall.
+    fn list(
+        &mut self,
+        _now: Now,
+        _from: Option<ListCursor>,
+        _max: usize,
+        _out: &mut Vec<snapshot::Session>,
+    ) -> Option<ListCursor> {
+        None
+    }
 }
+
+/// Where a [`Cache::list`] stopped: a position in the cache's expiry order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListCursor(pub i64, pub u64);

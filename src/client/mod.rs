@@ -282,6 +282,9 @@ impl<C: Connector> Client<C> {
             // The server stopped answering while this thread waited.
             return Err(TxError::BackingOff);
         }
+        // A thread that queued for most of its deadline has too little
+        // time left to judge the server by a timeout.
+        let judged = deadline.saturating_duration_since(Instant::now()) >= self.bounds.deadline / 2;
         if self.flags.pidcheck {
             let pid = std::process::id();
             if pid != p.pid {
@@ -310,7 +313,11 @@ impl<C: Connector> Client<C> {
             Err(TxError::Network(e)) if self.flags.retry && had_connection && !is_timeout(&e) => attempt(&mut fresh),
             r => r,
         };
-        self.breaker.record(admit, outcome(&r, fresh));
+        let outcome = match outcome(&r, fresh) {
+            Outcome::Unresponsive if !judged => Outcome::Inconclusive,
+            o => o,
+        };
+        self.breaker.record(admit, outcome);
         r
     }
 

@@ -2,6 +2,7 @@
 //! [`Cache`], counts operations, and drives server-end plugs.
 
 pub mod event_loop;
+pub mod snapshots;
 
 use crate::cache::{Cache, Now};
 use crate::nal::buffer::SharedBuffer;

@@ -143,7 +143,8 @@ pub fn decimal(s: &str) -> Option<u64> {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// True once SIGUSR1 or SIGUSR2 arrived in a `-killable` process.
+/// True once SIGUSR1 or SIGUSR2 arrived in a `-killable` process (or
+/// SIGTERM/SIGINT/SIGHUP after [`stop_on_terminate`]).
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
@@ -159,6 +160,15 @@ pub fn install_signals(killable: bool) {
     let handler = if killable { Some(on_stop_signal as extern "C" fn(libc::c_int)) } else { None };
     os::set_signal(libc::SIGUSR1, handler);
     os::set_signal(libc::SIGUSR2, handler);
+}
+
+/// SIGTERM, SIGINT and SIGHUP ask the main loop to stop (instead of
+/// ending the process at once), so that it can finish cleanly
+/// (dc_server -snapshot).
+pub fn stop_on_terminate() {
+    os::set_signal(libc::SIGTERM, Some(on_stop_signal));
+    os::set_signal(libc::SIGINT, Some(on_stop_signal));
+    os::set_signal(libc::SIGHUP, Some(on_stop_signal));
 }
 
 /// Only SIGPIPE ignored (for tools without daemon options).
