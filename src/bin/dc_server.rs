@@ -38,9 +38,10 @@ fn usage() -> ! {
          \x20   -sockowner <user>    - owner of the unix socket file\n\
          \x20   -sockgroup <group>   - group of the unix socket file\n\
          \x20   -sockperms <oct>     - permissions of the unix socket file\n\
-         \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
+         \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n{}\
          \x20   -h                   - display this usage message\n\
-         'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n"
+         'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n",
+        common::tls::SERVER_USAGE
     );
     exit(0)
 }
@@ -59,6 +60,7 @@ struct Options {
     progress: u64,
     expiry_floor: u64,
     service: common::ServiceOptions,
+    tls: common::tls::TlsOptions,
 }
 
 fn parse_args() -> Options {
@@ -94,6 +96,7 @@ fn parse_args() -> Options {
                 }
                 o.expiry_floor = v as u64;
             }
+            flag if o.tls.take(flag, false, || value(flag.trim_start_matches('-'))) => {}
             flag => {
                 if !o.service.take(flag, || value(&flag[1..])) {
                     fail_usage(&format!("Error, \"{arg}\" not recognised"));
@@ -131,6 +134,10 @@ impl Hooks for Stats {
         }
         eprintln!("Error, select interrupted for unknown signal, continuing");
         false
+    }
+
+    fn refused(&mut self, peer: &str, reason: &str) {
+        eprintln!("Error, refused client {peer}: {reason}");
     }
 
     fn dropped(&mut self, failure: ClientFailure) {
@@ -179,6 +186,7 @@ fn main() {
     let Some(listen) = o.listen.clone() else {
         fail_usage("Error, must provide -listen");
     };
+    let tls = o.tls.server_config("dc_server");
     common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
@@ -203,7 +211,7 @@ fn main() {
         last_sessions: 0,
         reported_versions: 0,
     };
-    if event_loop::serve(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats).is_err() {
+    if event_loop::serve_tls(&mut server, &mut listener, Duration::from_micros(TICK_USEC), &mut stats, tls).is_err() {
         eprintln!("Error, select() failed");
         exit(1);
     }
