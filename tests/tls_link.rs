@@ -470,3 +470,33 @@ fn the_link_survives_a_server_restart_with_a_new_handshake() {
     served(&dir, "cl", "after");
     assert!(dir.log("server2.log").lines().all(|l| !l.contains("refused")), "{}", dir.log("server2.log"));
 }
+
+#[test]
+fn dc_snoop_relays_to_a_tls_server() {
+    let dir = Dir::new("snoop");
+    let port = free_port();
+    let _srv = server(&dir, port, true, "server.log");
+    let start = |name: &str, who: &str| {
+        let mut args = vec![
+            "-listen".to_string(),
+            format!("UNIX:{}", dir.path(name).display()),
+            "-server".to_string(),
+            format!("IP:127.0.0.1:{port}"),
+        ];
+        args.extend(dir.client_flags(who));
+        let p = Proc::start(env!("CARGO_BIN_EXE_dc_snoop"), &args, &dir.path(&format!("{name}.log")));
+        wait_until("dc_snoop", || dir.path(name).exists());
+        p
+    };
+    let _snoop = start("snoop", "client");
+    assert!(round_trip(&dir, "snoop", b"snooped-id", &[9u8; 5000]), "a session through dc_snoop over TLS");
+    wait_until("dc_snoop's decoded lines", || dir.log("snoop.log").contains("SNOOP_DECODED"));
+
+    let _bad = start("badsnoop", "other");
+    let mut s = app(&dir, "badsnoop");
+    assert!(ask(&mut s, 1, Cmd::Get, b"snooped-id").is_none_or(|a| a.len() <= 1));
+    wait_until("dc_snoop's TLS failure line", || {
+        dir.log("badsnoop.log").contains("Error, TLS with the server") && dir.log("badsnoop.log").contains("UnknownCA")
+    });
+    wait_until("the server's refusal line", || dir.log("server.log").contains("unknown issuer"));
+}

@@ -15,9 +15,12 @@ use distcache_core::nal::listener::Listener;
 use distcache_core::nal::selector::{SelectError, Selector};
 use distcache_core::protocol::payload::ADD_HEADER_LEN;
 use distcache_core::protocol::{status, Assembler, Cmd, HEADER_LEN, MSG_MAX_DATA};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::process::exit;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Proxied pairs at a time; accepting pauses at this number.
@@ -30,29 +33,33 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 /// the destination (a slow reader slows its writer down).
 const MAX_QUEUED: usize = 65536;
 
-fn usage_text() -> &'static str {
-    "Usage: dc_snoop [options]\n\
+fn usage_text() -> String {
+    format!(
+        "Usage: dc_snoop [options]\n\
      where options include;\n\
      \x20   -listen <addr>       - the address to accept connections on (required)\n\
      \x20   -server <addr>       - the address to forward each connection to (required)\n\
      \x20   -connect <addr>      - the same as -server\n\
-     \x20   -nodecode            - only the per-frame lines, no decoded message lines\n\
+     \x20   -nodecode            - only the per-frame lines, no decoded message lines\n{}\
      \x20   -h                   - display this usage message\n\
-     Every frame is logged to stderr; the bytes pass unchanged.\n"
+     Every frame is logged to stderr; the bytes pass unchanged.\n",
+        common::tls::CLIENT_USAGE
+    )
 }
 
 fn fail_usage(msg: &str) -> ! {
-    common::fail_usage(msg, usage_text())
+    common::fail_usage(msg, &usage_text())
 }
 
 struct Options {
     listen: Option<String>,
     server: Option<String>,
     decode: bool,
+    tls: common::tls::TlsOptions,
 }
 
 fn parse_args() -> Options {
-    let mut o = Options { listen: None, server: None, decode: true };
+    let mut o = Options { listen: None, server: None, decode: true, tls: Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> String {
@@ -67,6 +74,7 @@ fn parse_args() -> Options {
             "-server" => o.server = Some(value("server")),
             "-connect" => o.server = Some(value("connect")),
             "-nodecode" => o.decode = false,
+            flag if o.tls.take(flag, true, || value(flag.trim_start_matches('-'))) => {}
             _ => fail_usage(&format!("Error, \"{arg}\" not recognised")),
         }
     }
@@ -79,6 +87,8 @@ fn main() {
         eprintln!("Error, must provide -listen and -server");
         exit(1);
     };
+    // The connections to -server are TLS with these flags.
+    let tls = o.tls.client_config("dc_snoop", &server);
     common::ignore_sigpipe();
     let mut listen_addr = Address::new();
     let mut server_addr = Address::new();
@@ -96,7 +106,7 @@ fn main() {
     }
     let mut snoop = Snoop {
         direct_clients: !matches!(listen_addr.transport(), Some(Transport::Fd { .. })),
-        direct_server: !matches!(server_addr.transport(), Some(Transport::Fd { .. })),
+        direct_server: !matches!(server_addr.transport(), Some(Transport::Fd { .. })) && tls.is_none(),
         sel,
         listener,
         listening: true,
@@ -105,6 +115,8 @@ fn main() {
         pairs: Vec::new(),
         next_id: 0,
         log: String::new(),
+        tls,
+        server_text: server,
     };
     exit(snoop.run());
 }
@@ -154,6 +166,9 @@ struct Snoop {
     next_id: u64,
     /// Lines of this round, written in one go.
     log: String,
+    /// The TLS configuration and server name of the -server connections.
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    server_text: String,
 }
 
 impl Snoop {
@@ -216,6 +231,12 @@ impl Snoop {
             if !upstream.create(&self.server_addr) {
                 continue; // the accepted connection closes here
             }
+            if let Some((config, name)) = &self.tls {
+                if let Err(e) = upstream.start_tls(config, name.clone()) {
+                    let _ = writeln!(self.log, "Error, can't start TLS with the server {}: {e}", self.server_text);
+                    continue;
+                }
+            }
             let Some(server) = Peer::attach(upstream, &self.sel, self.direct_server) else {
                 continue;
             };
@@ -246,6 +267,9 @@ impl Snoop {
             pair.client.conn.del_from_selector();
         }
         if pair.server_open && !pair.server.conn.io() {
+            if let Some(why) = pair.server.conn.tls_failure() {
+                let _ = writeln!(log, "Error, TLS with the server {} failed: {why}", self.server_text);
+            }
             pair.server_open = false;
             pair.server.conn.del_from_selector();
         }
