@@ -355,3 +355,15 @@ pub fn peer_name(fd: RawFd) -> String {
         other => format!("(address family {other})"),
     }
 }
+
+/// Writes several buffers to a socket in one call, without raising SIGPIPE.
+pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec on Unix.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: msg points at bufs.len() valid, readable iovecs for the
+    // duration of the call; no address or control data.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
+}

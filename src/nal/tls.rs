@@ -29,8 +29,19 @@ pub struct TlsFiles {
     pub ca: String,
 }
 
+/// ring's TLS 1.3 suites, AES-128-GCM first: the cache link moves whole
+/// sessions (up to 32 KiB) per request, and AES-128 encrypts them about a
+/// third faster than AES-256 at a security level well beyond the link's
+/// needs.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::cipher_suite;
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites = vec![
+        cipher_suite::TLS13_AES_128_GCM_SHA256,
+        cipher_suite::TLS13_AES_256_GCM_SHA384,
+        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    Arc::new(p)
 }
 
 fn load_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -129,6 +140,10 @@ impl Read for FdIo {
 impl Write for FdIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         sys::send(self.0, buf)
+    }
+    // Several TLS records in one system call.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        sys::send_vectored(self.0, bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
