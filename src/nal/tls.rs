@@ -202,10 +202,14 @@ fn flush_tls(conn: &mut rustls::Connection, fd: RawFd) -> io::Result<bool> {
 /// plaintext), decrypting as it goes; answers the handshake. Returns
 /// whether the socket was found empty, and whether the peer closed;
 /// `heard` is set once any byte arrived.
-fn pull_tls(conn: &mut rustls::Connection, fd: RawFd, heard: &mut bool) -> Result<(bool, bool), LinkEnd> {
-    let mut input = FdIo(fd);
+fn pull_tls(
+    conn: &mut rustls::Connection,
+    fd: RawFd,
+    input: &mut dyn Read,
+    heard: &mut bool,
+) -> Result<(bool, bool), LinkEnd> {
     loop {
-        match conn.read_tls(&mut input) {
+        match conn.read_tls(input) {
             Ok(0) => return Ok((true, true)),
             Ok(_) => {
                 *heard = true;
@@ -290,7 +294,7 @@ impl ServerLink {
             if got == buf.len() {
                 return Ok((got, true));
             }
-            let pulled = pull_tls(&mut self.conn, fd, &mut self.heard);
+            let pulled = pull_tls(&mut self.conn, fd, &mut FdIo(fd), &mut self.heard);
             match pulled {
                 Ok((_, true)) if got > 0 => return Ok((got, true)),
                 Ok((_, true)) => {
@@ -343,6 +347,39 @@ pub struct ClientLink {
     conn: rustls::Connection,
     /// Why the link failed, once it did.
     failure: Option<String>,
+    inbox: Inbox,
+}
+
+/// Ciphertext read from the socket ahead of rustls: one system call takes
+/// what the socket holds (a whole 30 KiB answer), rustls then takes it in
+/// its own small pieces.
+struct Inbox {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+const INBOX_SIZE: usize = 64 * 1024;
+
+/// The socket as rustls reads it, through the inbox.
+struct InboxReader<'a> {
+    inbox: &'a mut Inbox,
+    fd: RawFd,
+}
+
+impl Read for InboxReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let inbox = &mut *self.inbox;
+        if inbox.start == inbox.end {
+            let n = sys::read(self.fd, &mut inbox.buf)?;
+            inbox.start = 0;
+            inbox.end = n;
+        }
+        let n = out.len().min(inbox.end - inbox.start);
+        out[..n].copy_from_slice(&inbox.buf[inbox.start..inbox.start + n]);
+        inbox.start += n;
+        Ok(n)
+    }
 }
 
 /// What one [`ClientLink::transfer`] did, for the selector.
@@ -358,7 +395,8 @@ pub struct Moved {
 impl ClientLink {
     pub fn new(config: &Arc<ClientConfig>, name: ServerName<'static>) -> Result<Self, String> {
         let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-        Ok(Self { conn: conn.into(), failure: None })
+        let inbox = Inbox { buf: vec![0; INBOX_SIZE].into_boxed_slice(), start: 0, end: 0 };
+        Ok(Self { conn: conn.into(), failure: None, inbox })
     }
 
     /// Why the link failed (None while it works or closed normally).
@@ -388,32 +426,40 @@ impl ClientLink {
     /// link is finished (closed or failed; see [`ClientLink::failure`]).
     pub fn transfer(&mut self, fd: RawFd, readable: bool, read: &SharedBuffer, send: &SharedBuffer) -> Option<Moved> {
         let mut socket_empty = false;
-        let mut closed = false;
-        if readable {
-            match pull_tls(&mut self.conn, fd, &mut true) {
-                Ok((empty, eof)) => {
-                    socket_empty = empty;
-                    closed = eof;
+        let read_full = loop {
+            // rustls holds at most 16 KiB of plaintext: a larger answer is
+            // taken in turns, as long as the read buffer has room.
+            let mut more = false;
+            if readable {
+                let mut input = InboxReader { inbox: &mut self.inbox, fd };
+                match pull_tls(&mut self.conn, fd, &mut input, &mut true) {
+                    Ok((_, true)) => {
+                        // What arrived before the end stays readable.
+                        let conn = &mut self.conn;
+                        let _ = read.modify(|b| take_plaintext(conn, b.spare_mut()).map(|n| b.wrote(n)));
+                        let end = eof_end(&self.conn, "server");
+                        return self.fail(end);
+                    }
+                    Ok((empty, false)) => {
+                        socket_empty = empty;
+                        more = !empty;
+                    }
+                    Err(end) => return self.fail(end),
                 }
+            }
+            let conn = &mut self.conn;
+            let taken = read.modify(|b| {
+                let spare = b.spare_mut();
+                let room = spare.len();
+                let n = take_plaintext(conn, spare)?;
+                b.wrote(n);
+                Ok::<bool, LinkEnd>(n == room)
+            });
+            match taken {
+                Ok(full) if full || !more => break full,
+                Ok(_) => {}
                 Err(end) => return self.fail(end),
             }
-        }
-        let conn = &mut self.conn;
-        let taken = read.modify(|b| {
-            let spare = b.spare_mut();
-            let room = spare.len();
-            let n = take_plaintext(conn, spare)?;
-            b.wrote(n);
-            Ok::<bool, LinkEnd>(n == room)
-        });
-        if closed {
-            // What arrived before the end stays in the read buffer.
-            let end = eof_end(&self.conn, "server");
-            return self.fail(end);
-        }
-        let read_full = match taken {
-            Ok(full) => full,
-            Err(end) => return self.fail(end),
         };
         let conn = &mut self.conn;
         let took = send.modify(|b| {
