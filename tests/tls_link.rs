@@ -500,3 +500,29 @@ fn dc_snoop_relays_to_a_tls_server() {
     });
     wait_until("the server's refusal line", || dir.log("server.log").contains("unknown issuer"));
 }
+
+#[test]
+fn a_second_connection_with_the_same_configuration_resumes() {
+    use distcache_core::nal::tls::{client_config, server_name, TlsFiles};
+    let dir = Dir::new("resume");
+    let port = free_port();
+    let _srv = server(&dir, port, true, "server.log");
+    // The configuration dc_client builds once and reuses for every reconnect.
+    let files = TlsFiles { cert: dir.cert("client.pem"), key: dir.cert("client.key"), ca: dir.cert("ca.pem") };
+    let config = client_config(&files).unwrap();
+    let mut kinds = Vec::new();
+    for uid in 1..=2u32 {
+        let mut conn = rustls::ClientConnection::new(config.clone(), server_name("127.0.0.1").unwrap()).unwrap();
+        let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let mut req = Vec::new();
+        encode_message(&mut req, false, uid, Cmd::Have, b"nothing");
+        tls.write_all(&req).unwrap();
+        let mut answer = [0u8; 15];
+        tls.read_exact(&mut answer).unwrap();
+        assert_eq!(answer[14], 1, "HAVE of a missing session answers NOTOK");
+        kinds.push(conn.handshake_kind());
+    }
+    assert_eq!(kinds, [Some(rustls::HandshakeKind::Full), Some(rustls::HandshakeKind::Resumed)]);
+}
