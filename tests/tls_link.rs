@@ -103,16 +103,27 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// dc_server on 127.0.0.1 (TLS when `tls`), stderr into `log`.
-fn server(dir: &Dir, port: u16, tls: bool, log: &str) -> Proc {
-    let mut args = vec!["-listen".to_string(), format!("IP:127.0.0.1:{port}")];
-    if tls {
-        args.extend(dir.server_flags());
+/// dc_server on 127.0.0.1 (TLS when `tls`), stderr into `log`, on `port`
+/// or a free one (tried again on another when a parallel test took it).
+fn server(dir: &Dir, port: Option<u16>, tls: bool, log: &str) -> (Proc, u16) {
+    for _ in 0..5 {
+        let p_port = port.unwrap_or_else(free_port);
+        let mut args = vec!["-listen".to_string(), format!("IP:127.0.0.1:{p_port}")];
+        if tls {
+            args.extend(dir.server_flags());
+        }
+        let mut p = Proc::start(env!("CARGO_BIN_EXE_dc_server"), &args, &dir.path(log));
+        // A connection that sends nothing is not a refusal: no log line.
+        wait_until("dc_server", || {
+            TcpStream::connect(("127.0.0.1", p_port)).is_ok() || p.0.try_wait().unwrap().is_some()
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        if p.0.try_wait().unwrap().is_none() {
+            return (p, p_port);
+        }
+        assert!(port.is_none(), "dc_server could not listen on {p_port}:\n{}", dir.log(log));
     }
-    let p = Proc::start(env!("CARGO_BIN_EXE_dc_server"), &args, &dir.path(log));
-    // A connection that sends nothing is not a refusal: no log line.
-    wait_until("dc_server", || TcpStream::connect(("127.0.0.1", port)).is_ok());
-    p
+    panic!("dc_server found no free port");
 }
 
 /// dc_client on a unix socket `name` in `dir`, forwarding to `upstream`.
@@ -231,8 +242,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// recording.
 fn record_sessions(tls: bool) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
     let dir = Dir::new(if tls { "rec-tls" } else { "rec-plain" });
-    let port = free_port();
-    let _srv = server(&dir, port, tls, "server.log");
+    let (_srv, port) = server(&dir, None, tls, "server.log");
     let (relay, tape) = recorder(port);
     let extra = if tls { dir.client_flags("client") } else { Vec::new() };
     let _cl = client(&dir, "cl", relay, &extra);
@@ -324,8 +334,7 @@ fn refused_client(dir: &Dir, port: u16, name: &str, flags: Vec<String>, server_s
 #[test]
 fn refusals_are_logged_once_and_others_keep_being_served() {
     let dir = Dir::new("refuse");
-    let port = free_port();
-    let _srv = server(&dir, port, true, "server.log");
+    let (_srv, port) = server(&dir, None, true, "server.log");
     let _good = client(&dir, "good", port, &dir.client_flags("client"));
     served(&dir, "good", "start");
 
@@ -361,8 +370,7 @@ fn refusals_are_logged_once_and_others_keep_being_served() {
     served(&dir, "good", "plainclient");
 
     // A TLS dc_client on a plaintext port.
-    let plain_port = free_port();
-    let _plain_srv = server(&dir, plain_port, false, "plain-server.log");
+    let (_plain_srv, plain_port) = server(&dir, None, false, "plain-server.log");
     let _tls_cl = client(&dir, "tlsonplain", plain_port, &dir.client_flags("client"));
     wait_until("the TLS client's report", || {
         lines_with(&dir.log("tlsonplain.log"), "closed the connection during the TLS handshake").len() >= 2
@@ -456,8 +464,7 @@ fn bad_files_stop_the_programs_at_start_naming_the_file() {
 #[test]
 fn the_link_survives_a_server_restart_with_a_new_handshake() {
     let dir = Dir::new("restart");
-    let port = free_port();
-    let srv = server(&dir, port, true, "server.log");
+    let (srv, port) = server(&dir, None, true, "server.log");
     let _cl = client(&dir, "cl", port, &dir.client_flags("client"));
     served(&dir, "cl", "before");
     // One application connection, many requests: one link, one handshake.
@@ -466,7 +473,7 @@ fn the_link_survives_a_server_restart_with_a_new_handshake() {
         assert_eq!(ask(&mut s, i, Cmd::Have, b"served-before").as_deref(), Some(&[0][..]));
     }
     drop(srv);
-    let _srv = server(&dir, port, true, "server2.log");
+    let (_srv, _) = server(&dir, Some(port), true, "server2.log");
     served(&dir, "cl", "after");
     assert!(dir.log("server2.log").lines().all(|l| !l.contains("refused")), "{}", dir.log("server2.log"));
 }
@@ -474,8 +481,7 @@ fn the_link_survives_a_server_restart_with_a_new_handshake() {
 #[test]
 fn dc_snoop_relays_to_a_tls_server() {
     let dir = Dir::new("snoop");
-    let port = free_port();
-    let _srv = server(&dir, port, true, "server.log");
+    let (_srv, port) = server(&dir, None, true, "server.log");
     let start = |name: &str, who: &str| {
         let mut args = vec![
             "-listen".to_string(),
@@ -505,8 +511,7 @@ fn dc_snoop_relays_to_a_tls_server() {
 fn a_second_connection_with_the_same_configuration_resumes() {
     use distcache_core::nal::tls::{client_config, server_name, TlsFiles};
     let dir = Dir::new("resume");
-    let port = free_port();
-    let _srv = server(&dir, port, true, "server.log");
+    let (_srv, port) = server(&dir, None, true, "server.log");
     // The configuration dc_client builds once and reuses for every reconnect.
     let files = TlsFiles { cert: dir.cert("client.pem"), key: dir.cert("client.key"), ca: dir.cert("ca.pem") };
     let config = client_config(&files).unwrap();

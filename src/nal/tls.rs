@@ -270,6 +270,9 @@ pub struct ServerLink {
     /// Some bytes arrived (a connection closed before sending anything is
     /// a port probe, not a refusal).
     heard: bool,
+    /// An end found while request bytes were still to be answered: the
+    /// next read reports it.
+    pending_end: Option<LinkEnd>,
 }
 
 impl ServerLink {
@@ -278,12 +281,15 @@ impl ServerLink {
         // Output is limited by the event loop (it stops reading requests
         // while answers wait), not by rustls.
         conn.set_buffer_limit(None);
-        Ok(Self { conn: conn.into(), heard: false })
+        Ok(Self { conn: conn.into(), heard: false, pending_end: None })
     }
 
     /// Fills `buf` with request bytes from the socket `fd`. Returns how
     /// many, and whether the socket (or rustls) may hold more.
     pub fn read(&mut self, fd: RawFd, buf: &mut [u8]) -> Result<(usize, bool), LinkEnd> {
+        if let Some(end) = self.pending_end.take() {
+            return Err(end);
+        }
         let mut got = 0;
         loop {
             match take_plaintext(&mut self.conn, &mut buf[got..]) {
@@ -313,8 +319,8 @@ impl ServerLink {
                 }
                 Ok((false, false)) => {}
                 Err(end) if got > 0 => {
-                    // Answer what came before; the error shows next time.
-                    let _ = end;
+                    // Answer what came before; the end shows next time.
+                    self.pending_end = Some(end);
                     return Ok((got, true));
                 }
                 Err(end) => return Err(end),
