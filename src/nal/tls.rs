@@ -273,6 +273,7 @@ pub struct ServerLink {
     /// An end found while request bytes were still to be answered: the
     /// next read reports it.
     pending_end: Option<LinkEnd>,
+    inbox: Inbox,
 }
 
 impl ServerLink {
@@ -281,7 +282,7 @@ impl ServerLink {
         // Output is limited by the event loop (it stops reading requests
         // while answers wait), not by rustls.
         conn.set_buffer_limit(None);
-        Ok(Self { conn: conn.into(), heard: false, pending_end: None })
+        Ok(Self { conn: conn.into(), heard: false, pending_end: None, inbox: Inbox::new() })
     }
 
     /// Fills `buf` with request bytes from the socket `fd`. Returns how
@@ -300,7 +301,7 @@ impl ServerLink {
             if got == buf.len() {
                 return Ok((got, true));
             }
-            let pulled = pull_tls(&mut self.conn, fd, &mut FdIo(fd), &mut self.heard);
+            let pulled = pull_tls(&mut self.conn, fd, &mut self.inbox.reader(fd), &mut self.heard);
             match pulled {
                 Ok((_, true)) if got > 0 => return Ok((got, true)),
                 Ok((_, true)) => {
@@ -357,12 +358,27 @@ pub struct ClientLink {
 }
 
 /// Ciphertext read from the socket ahead of rustls: one system call takes
-/// what the socket holds (a whole 30 KiB answer), rustls then takes it in
+/// what the socket holds (a whole 30 KiB session), rustls then takes it in
 /// its own small pieces.
 struct Inbox {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The last read was short: the socket is empty until the next
+    /// readiness event (saves the system call that would say so).
+    drained: bool,
+}
+
+impl Inbox {
+    fn new() -> Self {
+        Self { buf: vec![0; INBOX_SIZE].into_boxed_slice(), start: 0, end: 0, drained: false }
+    }
+
+    /// A reader for one round after a readiness event.
+    fn reader(&mut self, fd: RawFd) -> InboxReader<'_> {
+        self.drained = false;
+        InboxReader { inbox: self, fd }
+    }
 }
 
 const INBOX_SIZE: usize = 64 * 1024;
@@ -377,9 +393,14 @@ impl Read for InboxReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let inbox = &mut *self.inbox;
         if inbox.start == inbox.end {
+            if inbox.drained {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             let n = sys::read(self.fd, &mut inbox.buf)?;
             inbox.start = 0;
             inbox.end = n;
+            // End of file (0) is reported as it is, every time.
+            inbox.drained = n > 0 && n < inbox.buf.len();
         }
         let n = out.len().min(inbox.end - inbox.start);
         out[..n].copy_from_slice(&inbox.buf[inbox.start..inbox.start + n]);
@@ -401,8 +422,7 @@ pub struct Moved {
 impl ClientLink {
     pub fn new(config: &Arc<ClientConfig>, name: ServerName<'static>) -> Result<Self, String> {
         let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-        let inbox = Inbox { buf: vec![0; INBOX_SIZE].into_boxed_slice(), start: 0, end: 0 };
-        Ok(Self { conn: conn.into(), failure: None, inbox })
+        Ok(Self { conn: conn.into(), failure: None, inbox: Inbox::new() })
     }
 
     /// Why the link failed (None while it works or closed normally).
@@ -437,7 +457,7 @@ impl ClientLink {
             // taken in turns, as long as the read buffer has room.
             let mut more = false;
             if readable {
-                let mut input = InboxReader { inbox: &mut self.inbox, fd };
+                let mut input = self.inbox.reader(fd);
                 match pull_tls(&mut self.conn, fd, &mut input, &mut true) {
                     Ok((_, true)) => {
                         // What arrived before the end stays readable.
