@@ -187,6 +187,9 @@ fn main() {
         fail_usage("Error, must provide -listen");
     };
     let tls = o.tls.server_config("dc_server");
+    if tls.is_some() && listen.starts_with("FD:") {
+        fail_usage(&format!("Error, -tls-cert needs a socket listener (IP:, IPv6: or UNIX:), not '{listen}'"));
+    }
     common::install_signals(o.service.killable);
     common::raise_fd_limit();
 

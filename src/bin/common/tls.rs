@@ -70,6 +70,11 @@ impl TlsOptions {
     /// None without TLS; exits with a clear message on a problem.
     pub fn client_config(&self, prog: &str, server_address: &str) -> Option<(Arc<ClientConfig>, ServerName<'static>)> {
         let files = self.files().unwrap_or_else(|e| super::fail(&format!("Error, {prog}: {e}")))?;
+        if server_address.starts_with("FD:") {
+            super::fail(&format!(
+                "Error, {prog}: TLS needs a socket server address (IP:, IPv6: or UNIX:), not '{server_address}'"
+            ));
+        }
         let config =
             tls::client_config(&files).unwrap_or_else(|e| super::fail(&format!("Error, {prog} can't start TLS: {e}")));
         let name = self.server_name.clone().or_else(|| tls::host_of_address(server_address)).unwrap_or_else(|| {
