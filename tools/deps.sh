@@ -15,6 +15,8 @@ have c++ || need="$need g++"
 have pkg-config || need="$need pkg-config"
 have valgrind || need="$need valgrind"
 have python3 || need="$need python3"
+# certificates for the TLS tests (capi-tests/lib/tls_certs.sh)
+have openssl || need="$need openssl"
 # libclang for the bindgen prototype check (tests/header_prototypes.rs)
 dpkg -s libclang-dev > /dev/null 2>&1 || need="$need libclang-dev"
 EXTRA_DEBS="${EXTRA_DEBS:-} man-db groff-base" # manual page checks (capi-tests/scenario_tools_man.sh)

@@ -44,6 +44,15 @@
 #      i  dc_server -snapshot: a TLS session made on A before dc_server
 #         restarts (SIGTERM, then started again with the same file)
 #         resumes on B after it.
+# 4. Variant "tls" (the fixed module): one dc_server on 127.0.0.1 with
+#    TLS (certificates made by capi-tests/lib/tls_certs.sh), each Apache
+#    instance with its own dc_client connecting to it over TLS:
+#      a  both serve; a TLS 1.2 session made on A is Reused on B, and a
+#         TLS 1.3 one made on B is Reused on A;
+#      b  B's dc_client restarted with a certificate from another CA:
+#         dc_server refuses it (one log line per attempt, naming the
+#         reason), B falls back to full handshakes (New), both serve,
+#         no child crashes, A's sessions still go to dc_server.
 #
 # Must run as root (or with password-less sudo) when packages are missing;
 # as root Apache's children run as www-data. Every process started here is
@@ -65,7 +74,9 @@ LOAD_LOOPS=8
 LOAD_PAIRS=50
 # Upper bound of one openssl/curl command (a loaded machine may be slow).
 CONN_TIMEOUT=30
-VARIANTS=${APACHE_TEST_VARIANTS:-stock fixed}
+VARIANTS=${APACHE_TEST_VARIANTS:-stock fixed tls}
+# The modules to build: the tls variant uses the fixed one.
+BUILD_VARIANTS=$(for v in $VARIANTS; do [ $v = tls ] && echo fixed || echo $v; done | sort -u | xargs)
 
 passed=0
 failed=0
@@ -87,6 +98,7 @@ fi
 # Process bookkeeping and cleanup.
 DC_SERVER_PID=""
 DC_CLIENT_PID=""
+DC_CLIENT_B_PID=""
 LOAD_PIDS=""
 APACHE_A_PID=""
 APACHE_B_PID=""
@@ -171,6 +183,7 @@ cleanup() {
 	stop_pid "$DC_CLIENT_PID"
 	# (h) may have left it stopped
 	[ -n "$DC_SERVER_PID" ] && kill -CONT "$DC_SERVER_PID" 2> /dev/null
+	stop_pid "$DC_CLIENT_B_PID"
 	stop_pid "$DC_SERVER_PID"
 	remove_src_list
 	save_logs
@@ -186,10 +199,16 @@ c_session_stored_in_dc_server d_tls13_session_resumed_on_other_instance e_load_a
 e_no_child_crash f_server_down_new_sessions f_server_down_both_serve f_server_restarted_resumes
 g_resumed_after_1500ms h_server_stopped_both_serve h_server_stopped_handshakes_within_deadline
 h_server_continued_resumes i_session_survives_dc_server_restart all_processes_stopped"
+TLS_PROOFS="a_both_serve a_tls12_resumed_a_to_b a_tls13_resumed_b_to_a b_wrong_ca_refused_and_logged
+b_wrong_ca_full_handshakes b_wrong_ca_a_still_resumes b_wrong_ca_both_serve b_wrong_ca_no_child_crash all_processes_stopped"
 
 fail_all_proofs() {
 	for v in $VARIANTS; do
-		for pr in $PROOFS; do bad "$v/$pr" "not run: $1"; done
+		if [ $v = tls ]; then
+			for pr in $TLS_PROOFS; do bad "tls/$pr" "not run: $1"; done
+		else
+			for pr in $PROOFS; do bad "$v/$pr" "not run: $1"; done
+		fi
 	done
 	bad "stock/control_without_floor_sessions_expire" "not run: $1"
 }
@@ -298,7 +317,7 @@ fi
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 DC_CFLAGS=$(pkg-config --cflags distcache)
 DC_LIBS=$(pkg-config --libs distcache | xargs | tr ' ' ',')
-for v in $VARIANTS; do
+for v in $BUILD_VARIANTS; do
 	d=$T/mod-$v
 	mkdir -p "$d"
 	cp "$T/mod_socache_dc.c" "$d/"
@@ -767,5 +786,95 @@ run_variant() {
 	if [ -z "$left" ]; then ok "$v/all_processes_stopped"; else bad "$v/all_processes_stopped" "still running: $left"; fi
 }
 
-for v in $VARIANTS; do run_variant $v; done
+# ---------------------------------------------------------------------------
+# 4. The dc_client <-> dc_server link over TLS.
+TLS_CERTS=$T/tls-certs
+# start_tls_client SOCK LOG CERTNAME: a dc_client for one Apache instance.
+start_tls_client() {
+	rm -f "$1"
+	"$DC_CLIENT_BIN" -listen "UNIX:$1" -server "IP:127.0.0.1:$TLS_PORT" $APACHE_SOCK_OPTS -retry 500 \
+		-tls-cert "$TLS_CERTS/$3.pem" -tls-key "$TLS_CERTS/$3.key" -tls-ca "$TLS_CERTS/ca.pem" >> "$2" 2>&1 &
+	TLS_CLIENT_PID=$!
+	wait_sock "$1"
+}
+
+run_tls() {
+	R=$T/run-tls
+	mkdir -p "$R"
+	module=$T/mod-fixed/.libs/mod_socache_dc.so
+	if [ ! -f "$module" ] || [ -z "$PORT_A" ] || [ ! -x "$DC_CLIENT_BIN" ] ||
+		! bash "$HERE/../lib/tls_certs.sh" "$TLS_CERTS" > "$R/certs.log" 2>&1; then
+		for pr in $TLS_PROOFS; do bad "tls/$pr" "not run: no module, ports, dc_client or certificates"; done
+		return
+	fi
+	TLS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	note "tls: dc_server on 127.0.0.1:$TLS_PORT with TLS; one dc_client per Apache instance"
+	"$PREFIX/bin/dc_server" -listen "IP:127.0.0.1:$TLS_PORT" -tls-cert "$TLS_CERTS/server.pem" \
+		-tls-key "$TLS_CERTS/server.key" -tls-ca "$TLS_CERTS/ca.pem" >> "$R/dc_server.log" 2>&1 &
+	DC_SERVER_PID=$!
+	start_tls_client "$R/dc_a.sock" "$R/dc_client_a.log" client; DC_CLIENT_PID=$TLS_CLIENT_PID
+	start_tls_client "$R/dc_b.sock" "$R/dc_client_b.log" client; DC_CLIENT_B_PID=$TLS_CLIENT_PID
+	CACHE_SOCK=$R/dc_a.sock; write_conf "$R/a" $PORT_A "$module"
+	CACHE_SOCK=$R/dc_b.sock; write_conf "$R/b" $PORT_B "$module"
+	APACHE_A_PID=$(start_apache "$R/a" $PORT_A)
+	APACHE_B_PID=$(start_apache "$R/b" $PORT_B)
+
+	# (a) resumption across the instances, the cache link on TLS
+	if serves $PORT_A && serves $PORT_B; then ok tls/a_both_serve; else bad tls/a_both_serve; fi
+	r=""; tries=0
+	while [ $tries -lt 10 ]; do
+		tries=$((tries + 1))
+		r=$(pair "$R/a12" $PORT_A $PORT_B)
+		[ "$r" = Reused ] && break
+		sleep 0.5
+	done
+	if [ "$r" = Reused ]; then ok "tls/a_tls12_resumed_a_to_b (attempt $tries)"; else bad tls/a_tls12_resumed_a_to_b "$r"; fi
+	first=$(s_conn13 $PORT_B "$R/a13-1.out" -sess_out "$R/s13.pem")
+	second=$(s_conn13 $PORT_A "$R/a13-2.out" -sess_in "$R/s13.pem")
+	if [ "$first" = New ] && [ "$second" = Reused ]; then
+		ok tls/a_tls13_resumed_b_to_a
+	else
+		bad tls/a_tls13_resumed_b_to_a "B: $first, A: $second"
+	fi
+
+	# (b) B's dc_client with a certificate from another CA
+	stop_pid "$DC_CLIENT_B_PID"
+	refusals_before=$(grep -c 'refused client.*unknown issuer' "$R/dc_server.log")
+	start_tls_client "$R/dc_b.sock" "$R/dc_client_b.log" other; DC_CLIENT_B_PID=$TLS_CLIENT_PID
+	sleep 1.5
+	news=0
+	for i in 1 2 3; do
+		r=$(pair "$R/b$i" $PORT_A $PORT_B)
+		[ "$r" = New ] && news=$((news + 1))
+	done
+	refusals=$(($(grep -c 'refused client.*unknown issuer' "$R/dc_server.log") - refusals_before))
+	reported=$(grep -c 'Error, TLS with the server.*UnknownCA' "$R/dc_client_b.log")
+	if [ "$refusals" -ge 2 ] && [ "$reported" -ge 2 ] && alive "$DC_SERVER_PID" && alive "$DC_CLIENT_B_PID"; then
+		ok "tls/b_wrong_ca_refused_and_logged ($refusals refusals logged by dc_server, $reported by dc_client)"
+	else
+		bad tls/b_wrong_ca_refused_and_logged "dc_server logged $refusals refusals, dc_client $reported reports"
+	fi
+	if [ $news -eq 3 ]; then ok tls/b_wrong_ca_full_handshakes; else bad tls/b_wrong_ca_full_handshakes "$news of 3 New"; fi
+	r=$(pair "$R/aa" $PORT_A $PORT_A)
+	if [ "$r" = Reused ]; then ok tls/b_wrong_ca_a_still_resumes; else bad tls/b_wrong_ca_a_still_resumes "$r"; fi
+	if serves $PORT_A && serves $PORT_B; then ok tls/b_wrong_ca_both_serve; else bad tls/b_wrong_ca_both_serve; fi
+	crashes=$(crash_lines)
+	if [ -z "$crashes" ] && alive "$APACHE_A_PID" && alive "$APACHE_B_PID"; then
+		ok tls/b_wrong_ca_no_child_crash
+	else
+		echo "$crashes" | head -5 | sed 's/^/    /'
+		bad tls/b_wrong_ca_no_child_crash
+	fi
+	stop_apache "$APACHE_A_PID"; APACHE_A_PID=""
+	stop_apache "$APACHE_B_PID"; APACHE_B_PID=""
+	stop_pid "$DC_CLIENT_PID"; DC_CLIENT_PID=""
+	stop_pid "$DC_CLIENT_B_PID"; DC_CLIENT_B_PID=""
+	stop_pid "$DC_SERVER_PID"; DC_SERVER_PID=""
+	left=$(pgrep -f -- "$T/" | xargs)
+	if [ -z "$left" ]; then ok tls/all_processes_stopped; else bad tls/all_processes_stopped "still running: $left"; fi
+}
+
+for v in $VARIANTS; do
+	if [ $v = tls ]; then run_tls; else run_variant $v; fi
+done
 finish

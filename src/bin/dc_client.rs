@@ -28,9 +28,12 @@ use distcache_core::nal::listener::Listener;
 use distcache_core::nal::selector::{SelectError, Selector};
 use distcache_core::protocol::payload::ADD_HEADER_LEN;
 use distcache_core::protocol::{encode_message, status, Assembler, Cmd, Corrupt};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use std::collections::HashMap;
 use std::io;
 use std::process::exit;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
@@ -61,8 +64,9 @@ const MIN_TICK: Duration = Duration::from_millis(20);
 /// Foreign-protocol diagnostics printed at most this many times.
 const MAX_VERSION_REPORTS: u32 = 10;
 
-fn usage_text() -> &'static str {
-    "Usage: dc_client [options]\n\
+fn usage_text() -> String {
+    format!(
+        "Usage: dc_client [options]\n\
      where options include;\n\
      \x20   -listen <addr>       - address applications connect to (default: UNIX:/tmp/scache)\n\
      \x20   -server <addr>       - the dc_server to forward requests to (required)\n\
@@ -78,10 +82,12 @@ fn usage_text() -> &'static str {
      \x20   -sockowner <user>    - owner of the unix socket file\n\
      \x20   -sockgroup <group>   - group of the unix socket file\n\
      \x20   -sockperms <oct>     - permissions of the unix socket file\n\
-     \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
+     \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n{}\
      \x20   -h                   - display this usage message\n\
      \x20   (every option may also be given with two dashes: --listen, --help)\n\
-     'addr' examples: UNIX:/tmp/scache, IP:cachehost:9001, IP:127.0.0.1:9001\n"
+     'addr' examples: UNIX:/tmp/scache, IP:cachehost:9001, IP:127.0.0.1:9001\n",
+        common::tls::CLIENT_USAGE
+    )
 }
 
 fn usage() -> ! {
@@ -90,7 +96,7 @@ fn usage() -> ! {
 }
 
 fn fail_usage(msg: &str) -> ! {
-    common::fail_usage(msg, usage_text())
+    common::fail_usage(msg, &usage_text())
 }
 
 use common::fail;
@@ -102,6 +108,7 @@ struct Options {
     idle: Option<Duration>,
     server_timeout: Duration,
     service: common::ServiceOptions,
+    tls: common::tls::TlsOptions,
 }
 
 fn parse_args() -> Options {
@@ -112,6 +119,7 @@ fn parse_args() -> Options {
         idle: None,
         server_timeout: Duration::from_millis(DEFAULT_SERVER_TIMEOUT_MS),
         service: common::ServiceOptions::default(),
+        tls: common::tls::TlsOptions::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -158,6 +166,7 @@ fn parse_args() -> Options {
                     _ => fail_usage(&common::invalid(&arg, &text, &common::range(1, MAX_MSECS, "milliseconds"))),
                 }
             }
+            flag if o.tls.take(flag, true, || value("")) => {}
             _ => {
                 if !o.service.take(&arg, || value("")) {
                     fail_usage(&common::unrecognised(&arg));
@@ -174,6 +183,7 @@ fn main() {
         fail_usage("no server specified: give -server <addr>, the dc_server to forward to");
     };
     let server_flag = o.server.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
+    let tls = o.tls.client_config("dc_client", &server_text);
     common::install_signals(o.service.killable);
     common::raise_fd_limit();
 
@@ -189,7 +199,8 @@ fn main() {
     }
     // Writing to application sockets directly is only right for sockets.
     let direct_apps = !matches!(listen_addr.transport(), Some(Transport::Fd { .. }));
-    let direct_server = !matches!(server_addr.transport(), Some(Transport::Fd { .. }));
+    // Through TLS, bytes go out only by the connection's own I/O.
+    let direct_server = !matches!(server_addr.transport(), Some(Transport::Fd { .. })) && tls.is_none();
     let mut proxy = Proxy {
         sel,
         listener,
@@ -211,9 +222,18 @@ fn main() {
         version_reports: 0,
         pause: AcceptPause::new("dc_client"),
         listening: true,
+        tls,
+        server_text,
     };
     proxy.connect_upstream(Instant::now());
     exit(proxy.run());
+}
+
+/// Says why the TLS link to the server failed, if it did.
+fn report_tls_failure(conn: &Connection, server: &str, retry: Duration) {
+    if let Some(why) = conn.tls_failure() {
+        eprintln!("Error, TLS with the server {server} failed: {why}; retrying in {} ms", retry.as_millis());
+    }
 }
 
 /// One application connection.
@@ -286,6 +306,10 @@ struct Proxy {
     pause: AcceptPause,
     /// The listener is in the selector (not while paused).
     listening: bool,
+    /// The TLS configuration and the name the server must prove, when the
+    /// link is TLS.
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    server_text: String,
 }
 
 /// What became of an application connection in one round.
@@ -400,8 +424,14 @@ impl Proxy {
     /// Starts a connection to the server.
     fn connect_upstream(&mut self, now: Instant) {
         let mut conn = Connection::new();
-        let peer =
-            if conn.create(&self.server_addr) { Peer::attach(conn, &self.sel, self.direct_server) } else { None };
+        let mut created = conn.create(&self.server_addr);
+        if let (true, Some((config, name))) = (created, &self.tls) {
+            if let Err(e) = conn.start_tls(config, name.clone()) {
+                eprintln!("Error, can't start TLS with the server {}: {e}", self.server_text);
+                created = false;
+            }
+        }
+        let peer = if created { Peer::attach(conn, &self.sel, self.direct_server) } else { None };
         self.link = match peer {
             Some(peer) if peer.conn.is_established() => Link::Up { peer, asm: Assembler::new(true), since: now },
             Some(peer) => Link::Connecting { peer, since: now },
@@ -444,6 +474,7 @@ impl Proxy {
             Link::Down { .. } => {}
             Link::Connecting { peer, since } => {
                 if !peer.conn.io() {
+                    report_tls_failure(&peer.conn, &self.server_text, self.retry);
                     let next_attempt = *since + self.retry;
                     self.link = Link::Down { next_attempt };
                 } else if peer.conn.is_established() {
@@ -457,6 +488,9 @@ impl Proxy {
             }
             Link::Up { peer, .. } => {
                 let alive = peer.conn.io();
+                if !alive {
+                    report_tls_failure(&peer.conn, &self.server_text, self.retry);
+                }
                 // Responses that arrived before a close still count.
                 let before = self.pending.len();
                 let delivered = self.deliver_responses();
@@ -485,6 +519,10 @@ impl Proxy {
             });
             if let Err(c) = fed {
                 match c {
+                    Corrupt::Version(level) if matches!(level >> 16, 0x1503 | 0x1603) => eprintln!(
+                        "Error, the server {} answered with TLS; give dc_client -tls-cert, -tls-key and -tls-ca; reconnecting",
+                        self.server_text
+                    ),
                     Corrupt::Version(level) => self.report_version(level),
                     c => eprintln!("Error, the server sent corrupt data ({c}); reconnecting"),
                 }

@@ -48,10 +48,11 @@ fn usage() -> ! {
          \x20   -killable            - exit cleanly on SIGUSR1 or SIGUSR2\n\
          \x20   -snapshot <file>     - keep sessions across restarts in <file> (loaded at start,\n\
          \x20                          written every interval and at SIGTERM/SIGINT/SIGHUP)\n\
-         \x20   -snapshot-interval <secs> - seconds between snapshots (default: 60, 0 = only at exit)\n\
+         \x20   -snapshot-interval <secs> - seconds between snapshots (default: 60, 0 = only at exit)\n{}\
          \x20   -h                   - display this usage message\n\
      \x20   (every option may also be given with two dashes: --listen, --help)\n\
-         'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n"
+         'addr' examples: UNIX:/tmp/dc.sock, IP:9001, IP:127.0.0.1:9001, IPv6:[::1]:9001\n",
+        common::tls::SERVER_USAGE
     );
     exit(0)
 }
@@ -74,6 +75,7 @@ struct Options {
     snapshot: Option<std::path::PathBuf>,
     snapshot_interval: u64,
     snapshot_interval_given: bool,
+    tls: common::tls::TlsOptions,
 }
 
 fn parse_args() -> Options {
@@ -142,6 +144,7 @@ fn parse_args() -> Options {
                     _ => fail_usage(&common::invalid(&arg, &text, &common::range(0, MAX_SNAPSHOT_INTERVAL, "seconds"))),
                 }
             }
+            flag if o.tls.take(flag, false, &mut value) => {}
             _ => {
                 if !o.service.take(&arg, value) {
                     fail_usage(&common::unrecognised(&arg));
@@ -188,6 +191,10 @@ impl Hooks for Stats {
 
     fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
+    }
+
+    fn refused(&mut self, peer: &str, reason: &str) {
+        eprintln!("Error, refused client {peer}: {reason}");
     }
 
     fn dropped(&mut self, failure: ClientFailure) {
@@ -239,6 +246,10 @@ fn main() {
     if o.snapshot_interval_given && o.snapshot.is_none() {
         eprintln!("Warning, -snapshot-interval has no effect without -snapshot");
     }
+    let tls = o.tls.server_config("dc_server");
+    if tls.is_some() && listen.starts_with("FD:") {
+        fail_usage(&format!("-tls-cert needs a socket listener (IP:, IPv6: or UNIX:), not '{listen}'"));
+    }
     common::install_signals(o.service.killable);
     if o.snapshot.is_some() {
         // SIGTERM/SIGINT/SIGHUP end the loop so that a final snapshot is
@@ -274,7 +285,7 @@ fn main() {
             tick = SNAPSHOT_TICK_USEC;
         }
     }
-    let served = event_loop::serve(&mut server, &mut listener, Duration::from_micros(tick), &mut stats);
+    let served = event_loop::serve_tls(&mut server, &mut listener, Duration::from_micros(tick), &mut stats, tls);
     if let Err(e) = &served {
         eprintln!("{}: the event loop failed: {}", common::prog(), common::os_reason(e));
     }

@@ -16,9 +16,12 @@ use distcache_core::nal::listener::Listener;
 use distcache_core::nal::selector::{SelectError, Selector};
 use distcache_core::protocol::payload::ADD_HEADER_LEN;
 use distcache_core::protocol::{status, Assembler, Cmd, HEADER_LEN, MSG_MAX_DATA};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::process::exit;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Proxied pairs at a time; accepting pauses at this number.
@@ -31,30 +34,34 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 /// the destination (a slow reader slows its writer down).
 const MAX_QUEUED: usize = 65536;
 
-fn usage_text() -> &'static str {
-    "Usage: dc_snoop [options]\n\
+fn usage_text() -> String {
+    format!(
+        "Usage: dc_snoop [options]\n\
      where options include;\n\
      \x20   -listen <addr>       - the address to accept connections on (required)\n\
      \x20   -server <addr>       - the address to forward each connection to (required)\n\
      \x20   -connect <addr>      - the same as -server\n\
-     \x20   -nodecode            - only the per-frame lines, no decoded message lines\n\
+     \x20   -nodecode            - only the per-frame lines, no decoded message lines\n{}\
      \x20   -h                   - display this usage message\n\
      \x20   (every option may also be given with two dashes: --listen, --help)\n\
-     Every frame is logged to stderr; the bytes pass unchanged.\n"
+     Every frame is logged to stderr; the bytes pass unchanged.\n",
+        common::tls::CLIENT_USAGE
+    )
 }
 
 fn fail_usage(msg: &str) -> ! {
-    common::fail_usage(msg, usage_text())
+    common::fail_usage(msg, &usage_text())
 }
 
 struct Options {
     listen: Option<String>,
     server: Option<String>,
     decode: bool,
+    tls: common::tls::TlsOptions,
 }
 
 fn parse_args() -> Options {
-    let mut o = Options { listen: None, server: None, decode: true };
+    let mut o = Options { listen: None, server: None, decode: true, tls: Default::default() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value =
@@ -68,6 +75,7 @@ fn parse_args() -> Options {
             "-server" => o.server = Some(value("server")),
             "-connect" => o.server = Some(value("connect")),
             "-nodecode" => o.decode = false,
+            flag if o.tls.take(flag, true, || value("")) => {}
             _ => fail_usage(&common::unrecognised(&arg)),
         }
     }
@@ -79,6 +87,8 @@ fn main() {
     let (Some(listen), Some(server)) = (o.listen, o.server) else {
         fail_usage("must provide -listen <addr> and -server <addr>");
     };
+    // The connections to -server are TLS with these flags.
+    let tls = o.tls.client_config("dc_snoop", &server);
     common::ignore_sigpipe();
     let server_addr = common::connect_address_or_exit("-server", &server, BUFFER_SIZE);
     let (listen_addr, mut listener) = common::listen_or_exit("-listen", &listen, BUFFER_SIZE);
@@ -89,7 +99,7 @@ fn main() {
     }
     let mut snoop = Snoop {
         direct_clients: !matches!(listen_addr.transport(), Some(Transport::Fd { .. })),
-        direct_server: !matches!(server_addr.transport(), Some(Transport::Fd { .. })),
+        direct_server: !matches!(server_addr.transport(), Some(Transport::Fd { .. })) && tls.is_none(),
         sel,
         listener,
         listening: true,
@@ -99,6 +109,8 @@ fn main() {
         next_id: 0,
         log: String::new(),
         pause: AcceptPause::new("dc_snoop"),
+        tls,
+        server_text: server,
     };
     exit(snoop.run());
 }
@@ -150,6 +162,9 @@ struct Snoop {
     log: String,
     /// Accepting pauses while out of descriptors.
     pause: AcceptPause,
+    /// The TLS configuration and server name of the -server connections.
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    server_text: String,
 }
 
 impl Snoop {
@@ -225,6 +240,12 @@ impl Snoop {
                 }
                 continue;
             }
+            if let Some((config, name)) = &self.tls {
+                if let Err(e) = upstream.start_tls(config, name.clone()) {
+                    let _ = writeln!(self.log, "Error, can't start TLS with the server {}: {e}", self.server_text);
+                    continue;
+                }
+            }
             let Some(server) = Peer::attach(upstream, &self.sel, self.direct_server) else {
                 continue;
             };
@@ -269,6 +290,9 @@ impl Snoop {
             pair.client.conn.del_from_selector();
         }
         if pair.server_open && !pair.server.conn.io() {
+            if let Some(why) = pair.server.conn.tls_failure() {
+                let _ = writeln!(log, "Error, TLS with the server {} failed: {why}", self.server_text);
+            }
             pair.server_open = false;
             pair.server.conn.del_from_selector();
         }

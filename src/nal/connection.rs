@@ -5,7 +5,10 @@ use super::address::{Address, Transport};
 use super::buffer::SharedBuffer;
 use super::listener::Listener;
 use super::selector::{Attachment, EntryFds, EntrySpec, Selector, WatchRole, EXCEPT, READ, READ_SEND, SEND};
+use super::tls::ClientLink;
 use super::{nagle_enabled, sys, MAX_BUFFER_SIZE};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -83,6 +86,8 @@ struct Active {
     /// The same buffer as `read` for a dummy connection.
     send: Arc<SharedBuffer>,
     established: bool,
+    /// The TLS client end, when the link is wrapped (see `start_tls`).
+    tls: Option<Box<ClientLink>>,
 }
 
 /// A connection (the C `NAL_CONNECTION`): unused until created, accepted or
@@ -125,7 +130,7 @@ impl Connection {
     }
 
     fn activate(&mut self, endpoint: Endpoint, read: Arc<SharedBuffer>, send: Arc<SharedBuffer>, established: bool) {
-        self.active = Some(Active { endpoint, read, send, established });
+        self.active = Some(Active { endpoint, read, send, established, tls: None });
     }
 
     /// Connects to `addr` (`NAL_CONNECTION_create`): established at once for
@@ -317,7 +322,8 @@ impl Connection {
         };
         let (_, read_full) = a.read.set_watch(Some(att.watch(WatchRole::Read)));
         let (send_empty, _) = a.send.set_watch(Some(att.watch(WatchRole::Send)));
-        att.set_wants(Some(!read_full), Some(!send_empty));
+        let tls_output = a.tls.as_ref().is_some_and(|t| t.wants_write());
+        att.set_wants(Some(!read_full), Some(!send_empty || tls_output));
         self.attach = Some(att);
         true
     }
@@ -417,6 +423,17 @@ impl Connection {
                 _ => return false,
             }
         }
+        if let Some(link) = a.tls.as_mut() {
+            let fd = a.endpoint.read_fd().unwrap_or(-1);
+            let Some(moved) = link.transfer(fd, results & READ != 0, &a.read, &a.send) else {
+                return false;
+            };
+            att.set_wants(None, Some(moved.wants_send));
+            if moved.read_drained || moved.send_blocked {
+                att.note_io(moved.read_drained, moved.send_blocked, false);
+            }
+            return true;
+        }
         let mut read_drained = false;
         let mut send_blocked = false;
         if results & READ != 0 {
@@ -461,6 +478,51 @@ impl Connection {
             att.note_io(read_drained, send_blocked, false);
         }
         true
+    }
+
+    /// Wraps a connection just created to a socket address in TLS (the
+    /// client end); call it before attaching to a selector. Bytes in the
+    /// buffers are plaintext from then on; `io` moves them through TLS.
+    pub fn start_tls(&mut self, config: &Arc<ClientConfig>, name: ServerName<'static>) -> Result<(), String> {
+        let Some(a) = self.active.as_mut().filter(|a| matches!(a.endpoint, Endpoint::Socket(_))) else {
+            return Err("TLS needs a socket connection".into());
+        };
+        a.tls = Some(Box::new(ClientLink::new(config, name)?));
+        Ok(())
+    }
+
+    /// The link is wrapped in TLS.
+    pub fn is_tls(&self) -> bool {
+        self.active.as_ref().is_some_and(|a| a.tls.is_some())
+    }
+
+    /// Why the TLS link failed (the handshake was refused, the peer is not
+    /// TLS...), once `io` returned false; None otherwise.
+    pub fn tls_failure(&self) -> Option<String> {
+        self.active.as_ref()?.tls.as_ref()?.failure().map(str::to_string)
+    }
+
+    /// Sends what the send buffer holds through TLS right away (TLS
+    /// connections only; others wait for `io`). False when the link broke.
+    pub fn flush_tls(&mut self) -> bool {
+        let (Some(a), Some(att)) = (self.active.as_mut(), self.attach.as_ref()) else {
+            return true;
+        };
+        let Some(link) = a.tls.as_mut() else { return true };
+        if !a.established {
+            return true;
+        }
+        let fd = a.endpoint.read_fd().unwrap_or(-1);
+        match link.transfer(fd, false, &a.read, &a.send) {
+            Some(moved) => {
+                att.set_wants(None, Some(moved.wants_send));
+                if moved.send_blocked {
+                    att.note_io(false, true, false);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// The descriptor of a socket connection (-1 otherwise); for tests and

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod listener;
 pub mod selector;
 pub mod sys;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

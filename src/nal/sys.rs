@@ -342,3 +342,46 @@ pub fn at_fork_child(handler: extern "C" fn()) {
     // an atomic, which is safe in a freshly forked child.
     unsafe { libc::pthread_atfork(None, None, Some(handler)) };
 }
+
+/// The address of the peer of a connected socket, in libnal's notation
+/// (`IP:1.2.3.4:5`, `IPv6:[::1]:5`, `UNIX:` for a unix socket); for log
+/// lines.
+pub fn peer_name(fd: RawFd) -> String {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is writable for len bytes; the kernel writes at most
+    // that much and updates len.
+    let ret = unsafe { libc::getpeername(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
+    if ret != 0 {
+        return format!("(unknown peer: {})", io::Error::last_os_error());
+    }
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(&storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            format!("IP:{ip}:{}", u16::from_be(sin.sin_port))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(&storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            format!("IPv6:[{ip}]:{}", u16::from_be(sin6.sin6_port))
+        }
+        libc::AF_UNIX => "UNIX:(local)".to_string(),
+        other => format!("(address family {other})"),
+    }
+}
+
+/// Writes several buffers to a socket in one call, without raising SIGPIPE.
+pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    // IoSlice is guaranteed ABI-compatible with iovec on Unix.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: msg points at bufs.len() valid, readable iovecs for the
+    // duration of the call; no address or control data.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
+}

@@ -11,11 +11,14 @@ use crate::nal::accept_pause::AcceptPause;
 use crate::nal::connection::Endpoint;
 use crate::nal::listener::{Accepted, Listener};
 use crate::nal::sys;
+use crate::nal::tls::{LinkEnd, ServerLink};
 use crate::protocol::frame::release_large;
 use crate::protocol::{HEADER_LEN, MAX_MSG, MSG_MAX_DATA};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
+use rustls::ServerConfig;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
@@ -47,6 +50,9 @@ pub trait Hooks {
     fn idle_timeout(&self) -> Option<Duration> {
         None
     }
+    /// A client was refused at the TLS layer (handshake failed, not a TLS
+    /// peer, a TLS peer on a plaintext listener): who and why.
+    fn refused(&mut self, peer: &str, reason: &str);
 }
 
 /// One connected client.
@@ -67,12 +73,31 @@ struct Peer {
     listed: bool,
     /// When the client was accepted or last had an event.
     last_active: Instant,
+    /// The TLS server end, on a TLS listener.
+    tls: Option<Box<ServerLink>>,
 }
 
 /// Why a client leaves.
 enum Gone {
     Closed,
     Failed(ClientFailure),
+    /// Refused at the TLS layer, with the reason for the log.
+    Refused(String),
+}
+
+impl From<LinkEnd> for Gone {
+    fn from(end: LinkEnd) -> Self {
+        match end {
+            LinkEnd::Closed => Gone::Closed,
+            LinkEnd::Refused(why) => Gone::Refused(why),
+        }
+    }
+}
+
+/// The start of a TLS handshake record: a TLS client on a plaintext
+/// listener.
+fn looks_like_tls(bytes: &[u8]) -> bool {
+    bytes.len() >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04
 }
 
 fn read_token(index: usize) -> Token {
@@ -94,6 +119,37 @@ impl Peer {
             watching_write: false,
             listed: false,
             last_active: now,
+            tls: None,
+        }
+    }
+
+    /// Output waits for the socket (held back here or inside TLS).
+    fn output_waits(&self) -> bool {
+        !self.held_out.is_empty() || self.tls.as_ref().is_some_and(|t| t.output_waits())
+    }
+
+    /// Reads request bytes into `buf`: Ok(None) when the socket has none
+    /// now, Ok(Some(n)) with n > 0 otherwise.
+    fn read_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Gone> {
+        let fd = self.endpoint.read_fd().unwrap_or(-1);
+        if let Some(link) = self.tls.as_mut() {
+            let (n, more) = link.read(fd, buf)?;
+            self.may_read = more;
+            return Ok((n > 0).then_some(n));
+        }
+        match sys::read(fd, buf) {
+            Ok(0) => Err(Gone::Closed),
+            Ok(n) => {
+                // A short read emptied the descriptor.
+                self.may_read = n == buf.len();
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.may_read = false;
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(_) => Err(Gone::Closed),
         }
     }
 
@@ -144,8 +200,17 @@ impl Peer {
         Ok(())
     }
 
-    /// Writes as much of `bytes` as the descriptor takes now.
-    fn write_now(&self, bytes: &[u8]) -> Result<usize, Gone> {
+    /// Writes as much of `bytes` as the descriptor takes now (through TLS:
+    /// all of them, TLS holding what the socket did not take).
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, Gone> {
+        if let Some(link) = self.tls.as_mut() {
+            link.write(self.endpoint.write_fd().unwrap_or(-1), bytes)?;
+            return Ok(bytes.len());
+        }
+        self.write_plain(bytes)
+    }
+
+    fn write_plain(&self, bytes: &[u8]) -> Result<usize, Gone> {
         let mut done = 0;
         while done < bytes.len() {
             match self.endpoint.write(&bytes[done..]) {
@@ -161,10 +226,13 @@ impl Peer {
 
     /// Writes held-back output; true once none is left.
     fn flush_held(&mut self) -> Result<bool, Gone> {
+        if let Some(link) = self.tls.as_mut() {
+            return Ok(link.flush(self.endpoint.write_fd().unwrap_or(-1))?);
+        }
         if self.held_out.is_empty() {
             return Ok(true);
         }
-        self.out_pos += self.write_now(&self.held_out[self.out_pos..])?;
+        self.out_pos += self.write_plain(&self.held_out[self.out_pos..])?;
         if self.out_pos < self.held_out.len() {
             return Ok(false);
         }
@@ -201,17 +269,8 @@ fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) 
         peer.held_in.clear();
         let room = (io.input.len() - filled).min(READ_CHUNK);
         if peer.may_read && room > 0 {
-            let fd = peer.endpoint.read_fd().unwrap_or(-1);
-            match sys::read(fd, &mut io.input[filled..filled + room]) {
-                Ok(0) => return Err(Gone::Closed),
-                Ok(n) => {
-                    filled += n;
-                    // A short read emptied the descriptor.
-                    peer.may_read = n == room;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => peer.may_read = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(Gone::Closed),
+            if let Some(n) = peer.read_into(&mut io.input[filled..filled + room])? {
+                filled += n;
             }
         }
         io.output.clear();
@@ -219,6 +278,11 @@ fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) 
         if let Some(failure) = done.failure {
             // The answers before the bad request still go out.
             let _ = peer.write_now(&io.output);
+            if peer.tls.is_none() && done.used == 0 && looks_like_tls(&io.input[..filled]) {
+                return Err(Gone::Refused(
+                    "sent a TLS handshake to a plaintext listener (dc_server runs without -tls-cert)".into(),
+                ));
+            }
             return Err(Gone::Failed(failure));
         }
         peer.held_in.extend_from_slice(&io.input[done.used..filled]);
@@ -228,6 +292,9 @@ fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) 
         let sent = peer.write_now(&io.output)?;
         if sent < io.output.len() {
             peer.held_out.extend_from_slice(&io.output[sent..]);
+            return Ok(Served::Idle);
+        }
+        if peer.tls.as_ref().is_some_and(|t| t.output_waits()) {
             return Ok(Served::Idle);
         }
         if !peer.may_read && !done.more {
@@ -241,6 +308,19 @@ fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) 
 /// (Err). With an `FD:` listener it also ends once its one connection
 /// has closed.
 pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks: &mut impl Hooks) -> io::Result<()> {
+    serve_tls(server, listener, tick, hooks, None)
+}
+
+/// [`serve`], with every accepted connection wrapped in TLS when `tls` is
+/// given (a TLS-only listener; the configuration decides what clients
+/// must present).
+pub fn serve_tls(
+    server: &mut Server,
+    listener: &mut Listener,
+    tick: Duration,
+    hooks: &mut impl Hooks,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     if let Some(fd) = listener.socket_fd() {
@@ -342,6 +422,17 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
                     peers.len() - 1
                 });
                 let mut peer = Peer::new(endpoint, clock);
+                if let Some(config) = &tls {
+                    match ServerLink::new(config) {
+                        Ok(link) => peer.tls = Some(Box::new(link)),
+                        Err(why) => {
+                            let name = sys::peer_name(peer.endpoint.read_fd().unwrap_or(-1));
+                            hooks.refused(&name, &why);
+                            free.push(index);
+                            continue;
+                        }
+                    }
+                }
                 if peer.register(poll.registry(), index).is_err() {
                     free.push(index);
                     continue;
@@ -358,10 +449,14 @@ pub fn serve(server: &mut Server, listener: &mut Listener, tick: Duration, hooks
             let Some(peer) = peers[index].as_mut() else { continue };
             peer.listed = false;
             let outcome = match serve_peer(peer, server, &mut io, now) {
-                Ok(served) => peer.watch_write(poll.registry(), index, !peer.held_out.is_empty()).map(|_| served),
+                Ok(served) => peer.watch_write(poll.registry(), index, peer.output_waits()).map(|_| served),
                 Err(gone) => {
-                    if let Gone::Failed(failure) = gone {
-                        hooks.dropped(failure);
+                    match gone {
+                        Gone::Failed(failure) => hooks.dropped(failure),
+                        Gone::Refused(why) => {
+                            hooks.refused(&sys::peer_name(peer.endpoint.read_fd().unwrap_or(-1)), &why)
+                        }
+                        Gone::Closed => {}
                     }
                     Err(io::ErrorKind::ConnectionAborted.into())
                 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each tool uses a different subset
 
 pub mod peer;
+pub mod tls;
 
 use distcache_core::nal::address::{Address, Transport};
 use distcache_core::nal::listener::Listener;

@@ -69,6 +69,10 @@ impl Peer {
                 }
             }
             if !self.direct {
+                // A TLS link encrypts and sends at once.
+                if moved > 0 && self.conn.is_tls() {
+                    self.conn.flush_tls();
+                }
                 return moved;
             }
             let fd = self.conn.raw_fd();
@@ -97,7 +101,8 @@ impl Peer {
     /// None once nothing more can come (end of file, an error, no data).
     pub fn read_leftover(&mut self) -> Option<usize> {
         let fd = self.conn.raw_fd();
-        if fd < 0 {
+        if fd < 0 || self.conn.is_tls() {
+            // Through TLS the connection's own I/O read to the end.
             return None;
         }
         self.read.modify(|b| {
