@@ -7,6 +7,7 @@
 #   make bench                benchmark tables (not part of check)
 #   make fuzz                 every fuzz target for FUZZ_SECONDS (default 30) each
 #   make soak                 soak of dc_server + dc_client (SOAK_SECONDS, SOAK_FAULTS)
+#   make deb                  Debian packages into _build/deb (docs/debian.md)
 
 PREFIX   ?= /usr/local
 # Where `make install` puts things (GNU-style; DESTDIR is prepended to every
@@ -41,7 +42,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: all core libs examples install check self-contained deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
+.PHONY: deb all core libs examples install check self-contained deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -65,7 +66,7 @@ libs: core
 	  nm -D --defined-only $(CORE) | awk '$$2=="T"{print $$3}' | grep -E "$$re" | sort > $(BUILD)/$$lib.syms; \
 	  { echo '/* Generated: definitions come from the filtee at run time. */'; \
 	    while read s; do echo "void $$s(void) {}"; done < $(BUILD)/$$lib.syms; } > $(BUILD)/$$lib-filter.c; \
-	  $(CC) -shared -fPIC -o $(LIBDIR)/lib$$lib.so.1 $(BUILD)/$$lib-filter.c \
+	  $(CC) $(CFLAGS) -shared -fPIC -o $(LIBDIR)/lib$$lib.so.1 $(BUILD)/$$lib-filter.c \
 	    -Wl,-soname,lib$$lib.so.1 -Wl,--filter,$(SONAME_CORE) $(FILTER_RPATH) \
 	    -L$(LIBDIR) $(LDFLAGS) -Wl,--no-as-needed $$needed || exit 1; \
 	  ln -sf lib$$lib.so.1 $(LIBDIR)/lib$$lib.so; \
@@ -130,6 +131,10 @@ fuzz-smoke:
 
 soak:
 	sh tools/soak.sh
+
+deb:
+	sh tools/deps.sh deb
+	sh tools/build-deb.sh
 
 clean:
 	$(CARGO) clean
