@@ -42,7 +42,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: deb all core libs examples install check self-contained deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
+.PHONY: deb test-deb all core libs examples install check self-contained deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -101,7 +101,7 @@ install: all
 # corpus and regression input once).
 FUZZ_SMOKE_SECONDS ?= 30
 
-check: deps self-contained test-rust fuzz-smoke test-c
+check: deps self-contained test-rust fuzz-smoke test-c test-deb
 
 self-contained:
 	sh tools/check-self-contained.sh
@@ -135,6 +135,12 @@ soak:
 deb:
 	sh tools/deps.sh deb
 	sh tools/build-deb.sh
+
+# Builds, lints, installs, uses, reinstalls and purges the packages on this
+# machine (root); last in check, so the rest never sees them installed.
+test-deb: all
+	sh tools/deps.sh deb
+	sh tools/test-deb.sh
 
 clean:
 	$(CARGO) clean
