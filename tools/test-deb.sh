@@ -41,6 +41,13 @@ ok() { passed=$((passed + 1)); echo "PASS deb/$1"; }
 bad() { failed=$((failed + 1)); echo "FAIL deb/$1${2:+ ($2)}"; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 note() { echo "  $*"; }
+# Seconds since the previous lap, for the timing lines.
+LAP=$(date +%s)
+lap() {
+	now=$(date +%s)
+	echo "  time: $1 $((now - LAP)) s"
+	LAP=$now
+}
 finish() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
@@ -114,6 +121,7 @@ f=$(ls "$OUT"/libdistcache-dev_*.deb 2> /dev/null | head -1)
 [ -n "$f" ] && check contents/dev_pkgconfig_multiarch_libdir \
 	'dpkg-deb --fsys-tarfile "$f" | tar -xOf - ./usr/lib/$MA/pkgconfig/distcache.pc | grep -x "libdir=\${exec_prefix}/lib/$MA" > /dev/null'
 
+lap build
 # ---------------------------------------------------------------------------
 # 2. lintian: errors fail, the rest is listed (docs/debian.md says why).
 lintian --fail-on error --display-info "$CHANGES" > "$W/lintian.log" 2>&1
@@ -122,6 +130,7 @@ grep -E '^[EWIXP]: ' "$W/lintian.log" | sort | uniq | sed 's/^/    /'
 check "lintian_no_errors ($(grep -c '^E: ' "$W/lintian.log") errors, $(grep -c '^W: ' "$W/lintian.log") warnings, $(grep -c '^I: ' "$W/lintian.log") info)" \
 	'[ $rc -eq 0 ] && ! grep -q "^E: " "$W/lintian.log"'
 
+lap lintian
 # ---------------------------------------------------------------------------
 # 3. A clean start and the file list before.
 if any_installed; then
@@ -145,6 +154,7 @@ all=1
 for p in $PKGS; do installed "$p" || all=0; done
 if [ $rc -eq 0 ] && [ $all = 1 ]; then ok apt_get_install; else tail -10 "$W/install.log" | sed 's/^/    /'; bad apt_get_install; fi
 
+lap "file list and apt-get install"
 ldconfig -p > "$W/ldconfig.txt"
 for so in $SONAMES; do
 	check "ldconfig_resolves/$so" 'grep -Eq "^[[:space:]]+$so \(.*\) => (/usr)?/lib/$MA/$so$" "$W/ldconfig.txt"'
@@ -271,6 +281,7 @@ stop $SCLI
 stop $SSRV
 stop $SRV
 
+lap "checks of the installed packages"
 # Apache's mod_socache_dc against the installed -dev package.
 DC_LIBDIR=/usr/lib/$MA APACHE_TEST_VARIANTS=fixed APACHE_TEST_LOAD_PAIRS=${APACHE_TEST_LOAD_PAIRS:-10} \
 	sh "$ROOT/capi-tests/apache/run.sh" /usr "$W/apache" > "$W/apache.log" 2>&1
@@ -279,6 +290,7 @@ passed=$((passed + $(grep -c '^PASS ' "$W/apache.log")))
 failed=$((failed + $(grep -c '^FAIL ' "$W/apache.log")))
 grep -q '^[0-9]* passed, [0-9]* failed$' "$W/apache.log" || bad apache "no result line: $(tail -1 "$W/apache.log")"
 
+lap apache
 # ---------------------------------------------------------------------------
 # 5. Reinstall over the installed packages: a changed conffile is kept.
 echo "# local change (tools/test-deb.sh)" >> /etc/default/distcache
@@ -312,5 +324,6 @@ check "purge_leaves_no_file ($(wc -l < "$W/files.before") paths before and after
 sed 's/^/    left: /' "$W/files.left" | head -20
 sed 's/^/    gone: /' "$W/files.gone" | head -20
 check purge_leaves_no_library_in_ldconfig '! ldconfig -p | grep -Eq "lib(nal|distcache|distcache_core|distcacheserver|escrow)\.so\.1 "'
+lap "reinstall and purge"
 
 finish
