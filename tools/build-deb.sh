@@ -13,7 +13,7 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/*.deb "$OUT"/*.ddeb "$OUT"/*.changes "$OUT"/*.buildinfo
 VERSION=$(dpkg-parsechangelog -S Version)
 ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
-DEB_OUT=$OUT dpkg-buildpackage -b --no-sign \
+DEB_OUT=$OUT dpkg-buildpackage -b --no-sign --post-clean \
 	--buildinfo-option="-u$OUT" --changes-option="-u$OUT" \
 	--buildinfo-file="$OUT/distcache_${VERSION}_$ARCH.buildinfo" \
 	--changes-file="$OUT/distcache_${VERSION}_$ARCH.changes"

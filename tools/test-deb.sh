@@ -219,6 +219,7 @@ cat > "$T/all_libs.c" << 'EOF'
 int main(int argc, char **argv)
 {
 	NAL_ADDRESS *addr = NAL_ADDRESS_new();
+	DC_CTX *ctx = DC_CTX_new("UNIX:/nonexistent", 0);
 	DC_SERVER *srv = DC_SERVER_set_default_cache() ? DC_SERVER_new(100) : NULL;
 	struct timeval now;
 	struct escrow *e = NULL;
@@ -230,6 +231,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (addr && NAL_ADDRESS_create(addr, "UNIX:/x", 1024) && NAL_ADDRESS_can_connect(addr))
 		printf("nal=ok\n");
+	if (ctx)
+		printf("dc=ok\n");
 	gettimeofday(&now, NULL);
 	if (srv && DC_SERVER_items_stored(srv, &now) == 0)
 		printf("dcserver=ok\n");
@@ -240,6 +243,7 @@ int main(int argc, char **argv)
 	}
 	escrow_fini(e);
 	DC_SERVER_free(srv);
+	DC_CTX_free(ctx);
 	NAL_ADDRESS_free(addr);
 	return rc;
 }
@@ -253,7 +257,27 @@ ESC=$!
 PIDS="$PIDS $ESC"
 wait_sock "$T/escrow.sock"
 "$T/all_libs" "$T/escrow.sock" > "$W/all_libs.out" 2>&1
-check all_four_libraries_work '[ $? -eq 0 ] && [ "$(cat "$W/all_libs.out" | xargs)" = "nal=ok dcserver=ok escrow=ok" ]'
+check all_four_libraries_work '[ $? -eq 0 ] && [ "$(cat "$W/all_libs.out" | xargs)" = "nal=ok dc=ok dcserver=ok escrow=ok" ]'
+
+# What a package built against ours would depend on (the symbols files):
+# every library the program uses, with a version.
+mkdir -p "$T/dependent/debian"
+printf 'Source: dependent\n\nPackage: dependent\nArchitecture: any\n' > "$T/dependent/debian/control"
+(cd "$T/dependent" && dpkg-shlibdeps -O "$T/all_libs") > "$W/shlibdeps.txt" 2> "$W/shlibdeps.err"
+sed 's/^/    /' "$W/shlibdeps.txt"
+deps_ok=1
+for p in libnal1 libdistcache1 libdistcacheserver1 libescrow1; do
+	grep -q "$p (>= [0-9][^)]*)" "$W/shlibdeps.txt" || deps_ok=0
+done
+check dependent_package_gets_versioned_dependencies '[ $deps_ok = 1 ]'
+
+# The static archives (one file, the other names link to it): a program
+# linked against one of them needs no shared library of ours.
+cc -std=c99 -o "$T/all_libs.static" "$T/all_libs.c" /usr/lib/$MA/libescrow.a \
+	$(pkg-config --static --libs-only-l libnal | sed 's/-lnal//') > "$W/cc-static.log" 2>&1
+check static_archive_links '[ $? -eq 0 ] && ! ldd "$T/all_libs.static" | grep -q "libnal\|libdistcache\|libescrow" &&
+	"$T/all_libs.static" "$T/escrow.sock" > /dev/null 2>&1'
+sed 's/^/    /' "$W/cc-static.log" | head -5
 stop $ESC
 
 # The services' set-up by hand (no systemd needed): dc_server and dc_client
