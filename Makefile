@@ -7,8 +7,20 @@
 #   make bench                benchmark tables (not part of check)
 #   make fuzz                 every fuzz target for FUZZ_SECONDS (default 30) each
 #   make soak                 soak of dc_server + dc_client (SOAK_SECONDS, SOAK_FAULTS)
+#   make deb                  Debian packages into _build/deb (docs/debian.md)
 
 PREFIX   ?= /usr/local
+# Where `make install` puts things (GNU-style; DESTDIR is prepended to every
+# path written, not to the paths recorded in the pkg-config files). E.g. for
+# Debian: make install PREFIX=/usr INSTALL_LIBDIR=/usr/lib/x86_64-linux-gnu
+# DESTDIR=debian/tmp. (LIBDIR below is the build tree's library directory.)
+DESTDIR  ?=
+INSTALL_LIBDIR ?= $(PREFIX)/lib
+# libdir as the .pc files record it: relative to ${exec_prefix} when under PREFIX.
+PC_LIBDIR = $(patsubst $(abspath $(PREFIX))/%,$${exec_prefix}/%,$(abspath $(INSTALL_LIBDIR)))
+# The filter libraries find the core next to them in a private tree; a
+# packaged build in the system library directory drops this.
+FILTER_RPATH ?= -Wl,-rpath,'$$ORIGIN'
 CARGO    ?= cargo
 CC       ?= cc
 BUILD    := _build
@@ -30,7 +42,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: all core libs examples install check self-contained links deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
+.PHONY: deb test-deb all core libs examples install check self-contained links deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -54,9 +66,9 @@ libs: core
 	  nm -D --defined-only $(CORE) | awk '$$2=="T"{print $$3}' | grep -E "$$re" | sort > $(BUILD)/$$lib.syms; \
 	  { echo '/* Generated: definitions come from the filtee at run time. */'; \
 	    while read s; do echo "void $$s(void) {}"; done < $(BUILD)/$$lib.syms; } > $(BUILD)/$$lib-filter.c; \
-	  $(CC) -shared -fPIC -o $(LIBDIR)/lib$$lib.so.1 $(BUILD)/$$lib-filter.c \
-	    -Wl,-soname,lib$$lib.so.1 -Wl,--filter,$(SONAME_CORE) -Wl,-rpath,'$$ORIGIN' \
-	    -L$(LIBDIR) -Wl,--no-as-needed $$needed || exit 1; \
+	  $(CC) $(CFLAGS) -shared -fPIC -o $(LIBDIR)/lib$$lib.so.1 $(BUILD)/$$lib-filter.c \
+	    -Wl,-soname,lib$$lib.so.1 -Wl,--filter,$(SONAME_CORE) $(FILTER_RPATH) \
+	    -L$(LIBDIR) $(LDFLAGS) -Wl,--no-as-needed $$needed || exit 1; \
 	  ln -sf lib$$lib.so.1 $(LIBDIR)/lib$$lib.so; \
 	  cp -f $(CORE_A) $(LIBDIR)/lib$$lib.a; \
 	  echo "lib$$lib.so.1: $$(wc -l < $(BUILD)/$$lib.syms) symbols"; \
@@ -66,30 +78,30 @@ examples: libs
 	@if [ -f examples-c/Makefile ]; then $(MAKE) -C examples-c INCDIR=$(CURDIR)/include LIBDIR=$(CURDIR)/$(LIBDIR); fi
 
 install: all
-	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include/libnal $(PREFIX)/include/distcache \
-	  $(PREFIX)/include/libdistcache $(PREFIX)/include/libdistcacheserver $(PREFIX)/bin
-	cp -f $(LIBDIR)/$(SONAME_CORE) $(PREFIX)/lib/
-	ln -sf $(SONAME_CORE) $(PREFIX)/lib/libdistcache_core.so
+	install -d $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/libnal $(DESTDIR)$(PREFIX)/include/distcache \
+	  $(DESTDIR)$(PREFIX)/include/libdistcache $(DESTDIR)$(PREFIX)/include/libdistcacheserver $(DESTDIR)$(PREFIX)/bin
+	cp -f $(LIBDIR)/$(SONAME_CORE) $(DESTDIR)$(INSTALL_LIBDIR)/
+	ln -sf $(SONAME_CORE) $(DESTDIR)$(INSTALL_LIBDIR)/libdistcache_core.so
 	@for lib in $(LIBS); do \
-	  cp -f $(LIBDIR)/lib$$lib.so.1 $(LIBDIR)/lib$$lib.a $(PREFIX)/lib/ && \
-	  ln -sf lib$$lib.so.1 $(PREFIX)/lib/lib$$lib.so && \
-	  sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    pkgconfig/$$lib.pc.in > $(PREFIX)/lib/pkgconfig/$$(sed -n 's/^# file: //p' pkgconfig/$$lib.pc.in) || exit 1; \
+	  cp -f $(LIBDIR)/lib$$lib.so.1 $(LIBDIR)/lib$$lib.a $(DESTDIR)$(INSTALL_LIBDIR)/ && \
+	  ln -sf lib$$lib.so.1 $(DESTDIR)$(INSTALL_LIBDIR)/lib$$lib.so && \
+	  sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    pkgconfig/$$lib.pc.in > $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig/$$(sed -n 's/^# file: //p' pkgconfig/$$lib.pc.in) || exit 1; \
 	done
-	cp -f include/libnal/*.h $(PREFIX)/include/libnal/
-	cp -f include/distcache/*.h $(PREFIX)/include/distcache/
-	cp -f include/libdistcache/*.h $(PREFIX)/include/libdistcache/
-	cp -f include/libdistcacheserver/*.h $(PREFIX)/include/libdistcacheserver/
-	cp -f include/escrow.h $(PREFIX)/include/
-	@for t in $(TOOLS); do cp -f target/release/$$t $(PREFIX)/bin/ || exit 1; done
-	@if [ -d man ]; then install -d $(PREFIX)/share/man/man1 $(PREFIX)/share/man/man8; \
-	  cp -f man/*.1 $(PREFIX)/share/man/man1/ 2>/dev/null; cp -f man/*.8 $(PREFIX)/share/man/man8/ 2>/dev/null; true; fi
+	cp -f include/libnal/*.h $(DESTDIR)$(PREFIX)/include/libnal/
+	cp -f include/distcache/*.h $(DESTDIR)$(PREFIX)/include/distcache/
+	cp -f include/libdistcache/*.h $(DESTDIR)$(PREFIX)/include/libdistcache/
+	cp -f include/libdistcacheserver/*.h $(DESTDIR)$(PREFIX)/include/libdistcacheserver/
+	cp -f include/escrow.h $(DESTDIR)$(PREFIX)/include/
+	@for t in $(TOOLS); do cp -f target/release/$$t $(DESTDIR)$(PREFIX)/bin/ || exit 1; done
+	@if [ -d man ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8; \
+	  cp -f man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null; cp -f man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/ 2>/dev/null; true; fi
 
 # Seconds per fuzz target in make check (after replaying every committed
 # corpus and regression input once).
 FUZZ_SMOKE_SECONDS ?= 30
 
-check: deps self-contained links test-rust fuzz-smoke test-c
+check: deps self-contained links test-rust fuzz-smoke test-c test-deb
 
 self-contained:
 	sh tools/check-self-contained.sh
@@ -122,6 +134,16 @@ fuzz-smoke:
 
 soak:
 	sh tools/soak.sh
+
+deb:
+	sh tools/deps.sh deb
+	sh tools/build-deb.sh
+
+# Builds, lints, installs, uses, reinstalls and purges the packages on this
+# machine (root); last in check, so the rest never sees them installed.
+test-deb: all
+	sh tools/deps.sh deb
+	sh tools/test-deb.sh
 
 clean:
 	$(CARGO) clean

@@ -4,13 +4,22 @@
 #
 #   sh tools/deps.sh demo     what `make demo` needs (a C compiler and make)
 #   sh tools/deps.sh          everything `make check` needs
+#   sh tools/deps.sh deb      what `make deb` and its test need (Debian's
+#                             packaging tools, lintian, man-db)
 set -e
 need=""
 have() { command -v "$1" > /dev/null 2>&1; }
 have cc || need="$need gcc"
 have make || need="$need make"
 have readelf || need="$need binutils"
-if [ "${1:-check}" != demo ]; then
+if [ "${1:-check}" = deb ]; then
+# debhelper/dpkg-dev build the packages, chrpath drops the build tree's
+# RUNPATH from the packaged libraries, lintian checks them, man-db shows
+# the installed pages (tools/test-deb.sh).
+for pkg in debhelper dpkg-dev chrpath lintian man-db groff-base; do
+	dpkg -s "$pkg" > /dev/null 2>&1 || need="$need $pkg"
+done
+elif [ "${1:-check}" != demo ]; then
 have c++ || need="$need g++"
 have pkg-config || need="$need pkg-config"
 have valgrind || need="$need valgrind"

@@ -8,6 +8,11 @@
 # bin/dc_client, lib/*.so.1, lib/pkgconfig, headers. WORKDIR (default
 # capi-tests/out/apache) keeps the logs, configurations and openssl output.
 # APACHE_TEST_VARIANTS="stock" (or "fixed") runs one variant only.
+# DC_LIBDIR=/usr/lib/<multiarch> (tools/test-deb.sh: the Debian packages)
+# tests libraries in the system library directory instead of PREFIX/lib:
+# the module and helper are then built without an rpath, pkg-config finds
+# the .pc files on its default path and ldd must resolve to DC_LIBDIR.
+# APACHE_TEST_LOAD_PAIRS sets the pairs per load loop (default 50).
 #
 # 1. Installs apache2, apache2-dev, openssl, curl (and dpkg-dev) with apt
 #    when missing; fetches Debian's apache2 source package through a
@@ -71,7 +76,7 @@ APACHE_MODULES=/usr/lib/apache2/modules
 APACHE_BIN=/usr/sbin/apache2
 FLOOR_MS=300000
 LOAD_LOOPS=8
-LOAD_PAIRS=50
+LOAD_PAIRS=${APACHE_TEST_LOAD_PAIRS:-50}
 # Upper bound of one openssl/curl command (a loaded machine may be slow).
 CONN_TIMEOUT=30
 VARIANTS=${APACHE_TEST_VARIANTS:-stock fixed tls}
@@ -314,7 +319,14 @@ fi
 
 # ---------------------------------------------------------------------------
 # 2. Build both variants against PREFIX.
-export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+DC_LIBDIR=${DC_LIBDIR:-}
+if [ -n "$DC_LIBDIR" ]; then
+	LIB=$DC_LIBDIR; RPATH=""
+	unset PKG_CONFIG_PATH
+else
+	LIB=$PREFIX/lib; RPATH="-Wl,-rpath,$LIB"
+	export PKG_CONFIG_PATH=$LIB/pkgconfig
+fi
 DC_CFLAGS=$(pkg-config --cflags distcache)
 DC_LIBS=$(pkg-config --libs distcache | xargs | tr ' ' ',')
 for v in $BUILD_VARIANTS; do
@@ -330,7 +342,7 @@ for v in $BUILD_VARIANTS; do
 	# libtool moves -l options in front of the linker flags; given inside
 	# one -Wl,--no-as-needed,... they stay DT_NEEDED whatever the default.
 	(cd "$d" && apxs -c -o mod_socache_dc.la $DC_CFLAGS mod_socache_dc.c \
-		"-Wl,--no-as-needed,$DC_LIBS,--as-needed" "-Wl,-rpath,$PREFIX/lib") > "$d/build.log" 2>&1
+		"-Wl,--no-as-needed,$DC_LIBS,--as-needed" $RPATH) > "$d/build.log" 2>&1
 	if [ -f "$d/fix-failed" ]; then
 		bad "$v/module_built" "the sed fix did not apply exactly once"
 	elif [ -f "$d/.libs/mod_socache_dc.so" ]; then
@@ -342,7 +354,7 @@ for v in $BUILD_VARIANTS; do
 	lib_ok=1
 	for lib in libdistcache.so.1 libnal.so.1; do
 		res=$(ldd "$d/.libs/mod_socache_dc.so" 2> /dev/null | awk -v l=$lib '$1 == l { print $3 }')
-		if [ -z "$res" ] || [ "$(readlink -f "$res")" != "$(readlink -f "$PREFIX/lib/$lib")" ]; then
+		if [ -z "$res" ] || [ "$(readlink -f "$res")" != "$(readlink -f "$LIB/$lib")" ]; then
 			lib_ok=0; note "$v: $lib resolves to '${res:-nothing}'"
 		fi
 	done
@@ -352,7 +364,7 @@ done
 # The session look-up helper, against the installed library.
 HELPER=$T/dc_session
 if ! ${CC:-cc} -std=c99 -Wall -Werror -o "$HELPER" "$HERE/dc_session.c" $(pkg-config --cflags --libs distcache) \
-	-Wl,-rpath,"$PREFIX/lib" > "$T/helper-build.log" 2>&1; then
+	$RPATH > "$T/helper-build.log" 2>&1; then
 	cat "$T/helper-build.log"
 	HELPER=""
 fi
