@@ -51,69 +51,22 @@ pub struct Session {
 
 // ------------------------------------------------------------------ CRC-32C
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing by 8.
-/// Written here rather than taken from a crate to keep the core library
-/// free of a dependency for forty lines; checked against the standard
-/// check value in the tests.
-const fn crc_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut s = 1;
-        while s < 8 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            s += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-static CRC: [[u32; 256]; 8] = crc_tables();
-
-/// A running CRC-32C.
+/// A running CRC-32C (Castagnoli), from the `crc32c` crate (hardware
+/// instructions where the processor has them).
 #[derive(Clone, Copy)]
 pub struct Crc(u32);
 
 impl Crc {
     pub fn new() -> Self {
-        Crc(!0)
+        Crc(0)
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
-        let mut c = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for b in &mut chunks {
-            let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            c = CRC[7][(lo & 0xff) as usize]
-                ^ CRC[6][((lo >> 8) & 0xff) as usize]
-                ^ CRC[5][((lo >> 16) & 0xff) as usize]
-                ^ CRC[4][(lo >> 24) as usize]
-                ^ CRC[3][b[4] as usize]
-                ^ CRC[2][b[5] as usize]
-                ^ CRC[1][b[6] as usize]
-                ^ CRC[0][b[7] as usize];
-        }
-        for &b in chunks.remainder() {
-            c = (c >> 8) ^ CRC[0][((c ^ u32::from(b)) & 0xff) as usize];
-        }
-        self.0 = c;
+        self.0 = ::crc32c::crc32c_append(self.0, bytes);
     }
 
     pub fn value(&self) -> u32 {
-        !self.0
+        self.0
     }
 }
 
@@ -125,9 +78,7 @@ impl Default for Crc {
 
 /// CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    let mut c = Crc::new();
-    c.update(bytes);
-    c.value()
+    ::crc32c::crc32c(bytes)
 }
 
 // ------------------------------------------------------------------ writing
