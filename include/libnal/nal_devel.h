@@ -135,12 +135,23 @@ void *nal_listener_get_vtdata(const NAL_LISTENER *list);
 
 const NAL_CONNECTION_vtable *nal_listener_pre_accept(NAL_LISTENER *list);
 
+/**
+ * Calls the listener's pre_select hook with its selector and token; a
+ * no-op unless it is bound and attached.
+ */
 void nal_listener_pre_select(NAL_LISTENER *list);
 
 void nal_listener_post_select(NAL_LISTENER *list);
 
+/**
+ * The attached selector (NULL when not attached); the token is written
+ * only when attached and `token` is not NULL.
+ */
 NAL_SELECTOR *nal_listener_get_selector(const NAL_LISTENER *list, NAL_SELECTOR_TOKEN *token);
 
+/**
+ * Overwrites the recorded selector and token without telling anyone.
+ */
 void nal_listener_set_selector_raw(NAL_LISTENER *list, NAL_SELECTOR *sel, NAL_SELECTOR_TOKEN token);
 
 int nal_connection_set_vtable(NAL_CONNECTION *conn, const NAL_CONNECTION_vtable *vt);
@@ -160,16 +171,32 @@ void nal_connection_set_selector_raw(NAL_CONNECTION *conn,
                                      NAL_SELECTOR_TOKEN token);
 
 /**
- * Head of the list of address types; none is exposed as a C vtable.
+ * Head of the list of address types: `proto_std` (IP:, IPv4:, IPv6:,
+ * UNIX:) then `proto_fd` (FD:), then the linked C types.
  */
 const NAL_ADDRESS_vtable *NAL_ADDRESS_vtable_builtins(void);
 
+/**
+ * Appends `vt` and the vtables chained from it to the list of address
+ * types; one whose unique_name is already listed (or without a name or
+ * prefixes) is skipped. Process-wide, under a lock.
+ */
 void NAL_ADDRESS_vtable_link(NAL_ADDRESS_vtable *vt);
 
+/**
+ * The builtin select(2)-style selector vtable.
+ */
 const NAL_SELECTOR_vtable *sel_fdselect(void);
 
+/**
+ * The builtin poll(2)-style selector vtable.
+ */
 const NAL_SELECTOR_vtable *sel_fdpoll(void);
 
+/**
+ * A selector bound to `vt` (zeroed vtdata, then on_create); NULL when
+ * `vt` is NULL, lacks on_create/on_destroy/on_reset, or on_create fails.
+ */
 NAL_SELECTOR *nal_selector_new(const NAL_SELECTOR_vtable *vt);
 
 const NAL_SELECTOR_vtable *nal_selector_get_vtable(const NAL_SELECTOR *sel);
@@ -177,13 +204,22 @@ const NAL_SELECTOR_vtable *nal_selector_get_vtable(const NAL_SELECTOR *sel);
 void *nal_selector_get_vtdata(const NAL_SELECTOR *sel);
 
 /**
- * NAL_SELECTOR_TYPE_DYNAMIC (1) until the first attach, then FDPOLL (3);
- * FDSELECT (2) / FDPOLL for the explicit constructors; ERROR (0) for NULL.
+ * The bound vtable's type: NAL_SELECTOR_TYPE_DYNAMIC (1) until the first
+ * attach of a NAL_SELECTOR_new selector, then FDPOLL (3); FDSELECT (2) /
+ * FDPOLL for the explicit constructors; ERROR (0) for NULL.
  */
 NAL_SELECTOR_TYPE nal_selector_get_type(const NAL_SELECTOR *sel);
 
+/**
+ * The bound vtable's ctrl handler; 0 when it has none or does not know
+ * the command.
+ */
 int nal_selector_ctrl(NAL_SELECTOR *sel, int cmd, void *arg);
 
+/**
+ * Binds a selector still of the builtin dynamic kind to `vt`; 1/0 (0 for
+ * any other selector, where the original asserted).
+ */
 int nal_selector_dynamic_set(NAL_SELECTOR *sel, const NAL_SELECTOR_vtable *vt);
 
 #ifdef __cplusplus
