@@ -334,6 +334,20 @@ unsafe impl<V> Send for Binding<V> {}
 // SAFETY: as above; nothing is reached through a shared reference.
 unsafe impl<V> Sync for Binding<V> {}
 
+/// However the object goes (even freed by code that skips the lifecycle),
+/// a builtin selector never keeps an entry pointing at it.
+impl<V> Drop for Binding<V> {
+    fn drop(&mut self) {
+        if let Some((s, token)) = self.ctrl.take() {
+            if is_live_selector(s) {
+                if let Some(core) = obj(s) {
+                    core.ctrl_detach(token);
+                }
+            }
+        }
+    }
+}
+
 impl<V> Binding<V> {
     fn new(vt: *const V) -> Self {
         Binding {
