@@ -697,6 +697,47 @@ static int c_selector_wraps_poll(void)
 	CHECK_EQ(nal_selector_ctrl(s, 0x777, NULL), 0);
 	CHECK_EQ(ws_other, 1);
 
+	/* the helpers a selector implementation calls, by hand */
+	{
+		NAL_SELECTOR_TOKEN ltok = NAL_SELECTOR_TOKEN_NULL, t2 = NAL_SELECTOR_TOKEN_NULL;
+		NAL_ADDRESS *addr = NAL_ADDRESS_new();
+		NAL_CONNECTION *c2 = NAL_CONNECTION_new(), *e2 = NAL_CONNECTION_new();
+		int before = ws_fdset, before_t = ws_fdtest;
+		nal_connection_pre_select(c);   /* the builtin hook registers c's socket */
+		CHECK_EQ(ws_fdset, before + 1);
+		nal_connection_post_select(c);
+		CHECK_EQ(ws_fdtest, before_t + 1);
+		nal_listener_pre_select(l);
+		nal_listener_post_select(l);
+		CHECK_EQ(ws_fdset, before + 2);
+		CHECK_EQ(ws_fdtest, before_t + 2);
+		/* re-homing without notification */
+		CHECK(nal_listener_get_selector(l, &ltok) == s);
+		nal_connection_set_selector_raw(c, NULL, NAL_SELECTOR_TOKEN_NULL);
+		nal_listener_set_selector_raw(l, NULL, NAL_SELECTOR_TOKEN_NULL);
+		CHECK(nal_connection_get_selector(c, NULL) == NULL);
+		CHECK(nal_listener_get_selector(l, NULL) == NULL);
+		nal_connection_pre_select(c);   /* nothing recorded: nothing happens */
+		nal_listener_pre_select(l);
+		CHECK_EQ(ws_fdset, before + 2);
+		nal_connection_set_selector_raw(c, s, tok);
+		nal_listener_set_selector_raw(l, s, ltok);
+		CHECK(nal_connection_get_selector(c, &t2) == s && t2 == tok);
+		CHECK(nal_listener_get_selector(l, &t2) == s && t2 == ltok);
+		/* pre_accept reports a waiting connection with the builtin vtable */
+		CHECK(nal_listener_pre_accept(l) == NULL);
+		CHECK_EQ(NAL_ADDRESS_create(addr, buf, 4096), 1);
+		CHECK_EQ(NAL_CONNECTION_create(c2, addr), 1);
+		for (i = 0; i < TU_MAX_ROUNDS && !nal_listener_pre_accept(l); i++)
+			CHECK(NAL_SELECTOR_select(s, TU_ROUND_USEC, 1) >= 0);
+		CHECK(nal_listener_pre_accept(l) == nal_address_get_connection(addr));
+		CHECK_EQ(NAL_CONNECTION_accept(e2, l), 1);
+		CHECK(nal_listener_pre_accept(l) == NULL);
+		NAL_CONNECTION_free(c2);
+		NAL_CONNECTION_free(e2);
+		NAL_ADDRESS_free(addr);
+	}
+
 	NAL_CONNECTION_del_from_selector(c);
 	CHECK_EQ(ws_del, 1);
 	CHECK_EQ(NAL_SELECTOR_num_objects(s), 2);
