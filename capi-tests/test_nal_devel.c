@@ -11,6 +11,9 @@
  *                            speaking the fd control protocol (8.8)
  *   c_selector_wraps_poll    (c) a C selector forwarding to sel_fdpoll()
  *                            driving a builtin unix echo
+ *   c_selector_carries_...   a wholly C poll(2) selector implementing the
+ *                            control protocol itself, carrying builtin
+ *                            unix listener and connections
  *   lifecycle_order          (d) the order of 8.1 through counting hooks
  *   refusals_*               (e) where the original aborted or crashed,
  *                            the failure value, and the program goes on
@@ -759,6 +762,113 @@ static int c_selector_wraps_poll(void)
 	return 1;
 }
 
+/* ---- a wholly C fd selector carrying builtin objects ------------------- */
+/* It implements the control protocol itself with poll(2): builtin
+ * listeners and connections join any selector of an fd type. */
+#include <poll.h>
+#define OWN_MAX 8
+struct own_sel {
+	int is_list[OWN_MAX];
+	void *obj[OWN_MAX];
+	struct pollfd pfd[OWN_MAX * 2];
+	int owner[OWN_MAX * 2];
+	int npfd;
+};
+#define OWN(s) ((struct own_sel *)nal_selector_get_vtdata(s))
+static int own_create(NAL_SELECTOR *s) { (void)s; return 1; }
+static void own_void(NAL_SELECTOR *s) { (void)s; }
+static NAL_SELECTOR_TYPE own_type(const NAL_SELECTOR *s) { (void)s; return NAL_SELECTOR_TYPE_FDPOLL; }
+static NAL_SELECTOR_TOKEN own_add(NAL_SELECTOR *s, void *o, int is_list)
+{
+	int i;
+	for (i = 0; i < OWN_MAX; i++)
+		if (!OWN(s)->obj[i]) {
+			OWN(s)->obj[i] = o;
+			OWN(s)->is_list[i] = is_list;
+			return (NAL_SELECTOR_TOKEN)(size_t)(i + 1);
+		}
+	return NAL_SELECTOR_TOKEN_NULL;
+}
+static NAL_SELECTOR_TOKEN own_add_l(NAL_SELECTOR *s, NAL_LISTENER *l) { return own_add(s, l, 1); }
+static NAL_SELECTOR_TOKEN own_add_c(NAL_SELECTOR *s, NAL_CONNECTION *c) { return own_add(s, c, 0); }
+static void own_del_l(NAL_SELECTOR *s, NAL_LISTENER *l, NAL_SELECTOR_TOKEN t) { (void)l; OWN(s)->obj[(size_t)t - 1] = NULL; }
+static void own_del_c(NAL_SELECTOR *s, NAL_CONNECTION *c, NAL_SELECTOR_TOKEN t) { (void)c; OWN(s)->obj[(size_t)t - 1] = NULL; }
+static unsigned int own_num(const NAL_SELECTOR *s)
+{
+	unsigned int i, n = 0;
+	for (i = 0; i < OWN_MAX; i++) n += OWN(s)->obj[i] != NULL;
+	return n;
+}
+static int own_ctrl(NAL_SELECTOR *s, int cmd, void *arg)
+{
+	struct own_sel *d = OWN(s);
+	int i;
+	if (cmd == NAL_FD_CTRL_FDSET) {
+		NAL_FD_CTRL_FDSET_ARG *a = arg;
+		if (d->npfd == OWN_MAX * 2) return 0;
+		d->pfd[d->npfd].fd = a->fd;
+		d->pfd[d->npfd].events = (short)(((a->flags & NAL_FD_FLAG_READ) ? POLLIN : 0) | ((a->flags & NAL_FD_FLAG_SEND) ? POLLOUT : 0));
+		d->pfd[d->npfd].revents = 0;
+		d->owner[d->npfd++] = (int)(size_t)a->token;
+		return 1;
+	}
+	if (cmd == NAL_FD_CTRL_FDTEST) {
+		NAL_FD_CTRL_FDTEST_ARG *a = arg;
+		a->flags = 0;
+		for (i = 0; i < d->npfd; i++)
+			if (d->owner[i] == (int)(size_t)a->token && d->pfd[i].fd == a->fd) {
+				short r = d->pfd[i].revents;
+				a->flags |= (unsigned char)(((r & (POLLIN | POLLHUP)) ? NAL_FD_FLAG_READ : 0) |
+					((r & POLLOUT) ? NAL_FD_FLAG_SEND : 0) | ((r & (POLLERR | POLLNVAL)) ? NAL_FD_FLAG_EXCEPT : 0));
+			}
+		return 1;
+	}
+	return 0;
+}
+static int own_select(NAL_SELECTOR *s, unsigned long usec, int use_timeout)
+{
+	struct own_sel *d = OWN(s);
+	int i, n;
+	d->npfd = 0;
+	for (i = 0; i < OWN_MAX; i++) {
+		if (!d->obj[i]) continue;
+		if (d->is_list[i]) nal_listener_pre_select(d->obj[i]);
+		else nal_connection_pre_select(d->obj[i]);
+	}
+	n = poll(d->pfd, (nfds_t)d->npfd, use_timeout ? (int)(usec / 1000) : -1);
+	if (n < 0) return -1;
+	for (i = 0; i < OWN_MAX; i++) {
+		if (!d->obj[i]) continue;
+		if (d->is_list[i]) nal_listener_post_select(d->obj[i]);
+		else nal_connection_post_select(d->obj[i]);
+	}
+	return n;
+}
+static const NAL_SELECTOR_vtable own_selector = {
+	sizeof(struct own_sel), own_create, own_void, own_void, NULL, own_type, own_select, own_num,
+	own_add_l, own_add_c, own_del_l, own_del_c, own_ctrl
+};
+
+static int c_selector_carries_builtins(void)
+{
+	char buf[200];
+	NAL_SELECTOR *s = nal_selector_new(&own_selector);
+	NAL_LISTENER *l = NAL_LISTENER_new();
+	NAL_CONNECTION *c = NAL_CONNECTION_new(), *e = NAL_CONNECTION_new();
+	CHECK(s != NULL);
+	CHECK(tu_link(s, tu_unix_addr(buf, sizeof(buf), "own"), 2048, l, c, e));
+	CHECK_EQ(NAL_SELECTOR_num_objects(s), 3);
+	CHECK(tu_send_str(s, c, e, "builtin objects"));
+	CHECK(tu_send_str(s, e, c, "on a selector written in C"));
+	NAL_CONNECTION_free(e); /* detaches through own_del_c */
+	CHECK_EQ(NAL_SELECTOR_num_objects(s), 2);
+	NAL_CONNECTION_free(c);
+	NAL_LISTENER_free(l);
+	CHECK_EQ(NAL_SELECTOR_num_objects(s), 0);
+	NAL_SELECTOR_free(s);
+	return 1;
+}
+
 /* ---- (d) the lifecycle of 8.1 ----------------------------------------- */
 #define LC_HOOKS(P, SIZE) \
 	static int P##_create(NAL_CONNECTION *c) { (void)c; LOG(#P "+"); return 1; } \
@@ -1068,6 +1178,7 @@ int main(void)
 	RUN(wrapped_ip_transport);
 	RUN(c_socketpair_transport);
 	RUN(c_selector_wraps_poll);
+	RUN(c_selector_carries_builtins);
 	RUN(lifecycle_order);
 	RUN(refusals_binding);
 	RUN(refusals_address_types);
