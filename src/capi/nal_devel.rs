@@ -618,7 +618,7 @@ fn bound_vt<V: 'static, O: HasDevel>(p: *const O) -> *const V {
 // Builtin hooks: they act on the core object, whatever vtable it is bound to.
 
 unsafe extern "C" fn std_on_create<T>(_: *mut T) -> c_int {
-    1
+    guard(0, || 1)
 }
 
 unsafe extern "C" fn addr_reset_core(a: *mut NAL_ADDRESS) {
@@ -648,11 +648,11 @@ unsafe extern "C" fn addr_can_listen(a: *const NAL_ADDRESS) -> c_int {
 }
 
 unsafe extern "C" fn addr_create_listener(_: *const NAL_ADDRESS) -> *const NAL_LISTENER_vtable {
-    builtin_listener()
+    guard(null(), builtin_listener)
 }
 
 unsafe extern "C" fn addr_create_connection(_: *const NAL_ADDRESS) -> *const NAL_CONNECTION_vtable {
-    builtin_connection()
+    guard(null(), builtin_connection)
 }
 
 unsafe extern "C" fn list_reset_core(l: *mut NAL_LISTENER) {
@@ -704,7 +704,9 @@ unsafe extern "C" fn list_pre_selector_add(l: *mut NAL_LISTENER, sel: *mut NAL_S
     guard(0, || (obj(l).is_some_and(|l| l.is_active()) && fd_selector_accepts(sel)) as c_int)
 }
 
-unsafe extern "C" fn list_post_selector_del(_: *mut NAL_LISTENER, _: *mut NAL_SELECTOR) {}
+unsafe extern "C" fn list_post_selector_del(_: *mut NAL_LISTENER, _: *mut NAL_SELECTOR) {
+    guard_void(|| ())
+}
 
 unsafe extern "C" fn list_pre_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
@@ -798,7 +800,9 @@ unsafe extern "C" fn conn_pre_selector_add(c: *mut NAL_CONNECTION, sel: *mut NAL
     guard(0, || (obj(c).is_some_and(|c| c.is_active()) && fd_selector_accepts(sel)) as c_int)
 }
 
-unsafe extern "C" fn conn_post_selector_del(_: *mut NAL_CONNECTION, _: *mut NAL_SELECTOR) {}
+unsafe extern "C" fn conn_post_selector_del(_: *mut NAL_CONNECTION, _: *mut NAL_SELECTOR) {
+    guard_void(|| ())
+}
 
 unsafe extern "C" fn conn_pre_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
@@ -849,13 +853,13 @@ unsafe extern "C" fn sel_reset_core(s: *mut NAL_SELECTOR) {
 }
 
 unsafe extern "C" fn type_fdselect(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
-    TYPE_FDSELECT
+    guard(TYPE_ERROR, || TYPE_FDSELECT)
 }
 unsafe extern "C" fn type_fdpoll(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
-    TYPE_FDPOLL
+    guard(TYPE_ERROR, || TYPE_FDPOLL)
 }
 unsafe extern "C" fn type_dynamic(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
-    TYPE_DYNAMIC
+    guard(TYPE_ERROR, || TYPE_DYNAMIC)
 }
 
 unsafe extern "C" fn create_fdselect(s: *mut NAL_SELECTOR) -> c_int {
@@ -898,10 +902,10 @@ unsafe extern "C" fn sel_num_objects(s: *const NAL_SELECTOR) -> c_uint {
 }
 
 unsafe extern "C" fn dynamic_select(_: *mut NAL_SELECTOR, _: c_ulong, _: c_int) -> c_int {
-    -1
+    guard(-1, || -1)
 }
 unsafe extern "C" fn dynamic_num_objects(_: *const NAL_SELECTOR) -> c_uint {
-    0
+    guard(0, || 0)
 }
 
 /// An object attached to a builtin selector through the control protocol:
@@ -1273,6 +1277,7 @@ fn find_linked(text: &[u8]) -> *const NAL_ADDRESS_vtable {
     // SAFETY: the list is only changed under LINK, which we hold; linked
     // vtables stay alive for the life of the process (the API's rule).
     let mut vt = unsafe { (*proto_fd()).next };
+    // SAFETY: each link is NULL or a live vtable (as above).
     while let Some(v) = unsafe { vt.as_ref() } {
         let mut pre = v.prefixes;
         // SAFETY: a NULL-terminated array of C strings (checked non-NULL).
@@ -1759,13 +1764,13 @@ pub extern "C" fn NAL_ADDRESS_vtable_link(vt: *mut NAL_ADDRESS_vtable) {
 /// The builtin select(2)-style selector vtable.
 #[no_mangle]
 pub extern "C" fn sel_fdselect() -> *const NAL_SELECTOR_vtable {
-    SEL_FDSELECT.0.get()
+    guard(null(), || SEL_FDSELECT.0.get() as *const NAL_SELECTOR_vtable)
 }
 
 /// The builtin poll(2)-style selector vtable.
 #[no_mangle]
 pub extern "C" fn sel_fdpoll() -> *const NAL_SELECTOR_vtable {
-    SEL_FDPOLL.0.get()
+    guard(null(), || SEL_FDPOLL.0.get() as *const NAL_SELECTOR_vtable)
 }
 
 /// A selector bound to `vt` (zeroed vtdata, then on_create); NULL when
