@@ -43,7 +43,7 @@ typedef enum {
 	NAL_SELECTOR_CTRL_CUSTOM = 0x0800
 } NAL_SELECTOR_CTRL_TYPE;
 
-/* The fd-selector control protocol (ABI.md 8.8), spoken by the builtin
+/* The fd-selector control protocol, spoken by the builtin
  * selectors (sel_fdpoll, sel_fdselect) and the builtin transports through
  * nal_selector_ctrl. A C transport registers its descriptors with an fd
  * selector from its pre_select hook (FDSET) and collects the results from

@@ -162,15 +162,15 @@ const fn address_vt(name: &'static std::ffi::CStr, prefixes: *const *const c_cha
         unique_name: name.as_ptr(),
         vtdata_size: 0,
         prefixes,
-        on_create: Some(std_on_create::<NAL_ADDRESS>),
-        on_destroy: Some(addr_reset_core),
-        on_reset: Some(addr_reset_core),
+        on_create: Some(_std_on_create::<NAL_ADDRESS>),
+        on_destroy: Some(_addr_reset_core),
+        on_reset: Some(_addr_reset_core),
         pre_close: None,
-        parse: Some(addr_parse),
-        can_connect: Some(addr_can_connect),
-        can_listen: Some(addr_can_listen),
-        create_listener: Some(addr_create_listener),
-        create_connection: Some(addr_create_connection),
+        parse: Some(_addr_parse),
+        can_connect: Some(_addr_can_connect),
+        can_listen: Some(_addr_can_listen),
+        create_listener: Some(_addr_create_listener),
+        create_connection: Some(_addr_create_connection),
         next: null_mut(),
     }
 }
@@ -181,42 +181,42 @@ static PROTO_FD: Shared<NAL_ADDRESS_vtable> = Shared(UnsafeCell::new(address_vt(
 
 static BUILTIN_LISTENER: Shared<NAL_LISTENER_vtable> = Shared(UnsafeCell::new(NAL_LISTENER_vtable {
     vtdata_size: 0,
-    on_create: Some(std_on_create::<NAL_LISTENER>),
-    on_destroy: Some(list_reset_core),
-    on_reset: Some(list_reset_core),
+    on_create: Some(_std_on_create::<NAL_LISTENER>),
+    on_destroy: Some(_list_reset_core),
+    on_reset: Some(_list_reset_core),
     pre_close: None,
-    listen: Some(list_listen),
-    pre_accept: Some(list_pre_accept),
-    finished: Some(list_finished),
-    pre_selector_add: Some(list_pre_selector_add),
+    listen: Some(_list_listen),
+    pre_accept: Some(_list_pre_accept),
+    finished: Some(_list_finished),
+    pre_selector_add: Some(_list_pre_selector_add),
     post_selector_add: None,
     pre_selector_del: None,
-    post_selector_del: Some(list_post_selector_del),
-    pre_select: Some(list_pre_select),
-    post_select: Some(list_post_select),
-    set_fs_owner: Some(list_set_fs_owner),
-    set_fs_perms: Some(list_set_fs_perms),
+    post_selector_del: Some(_list_post_selector_del),
+    pre_select: Some(_list_pre_select),
+    post_select: Some(_list_post_select),
+    set_fs_owner: Some(_list_set_fs_owner),
+    set_fs_perms: Some(_list_set_fs_perms),
 }));
 
 static BUILTIN_CONNECTION: Shared<NAL_CONNECTION_vtable> = Shared(UnsafeCell::new(NAL_CONNECTION_vtable {
     vtdata_size: 0,
-    on_create: Some(std_on_create::<NAL_CONNECTION>),
-    on_destroy: Some(conn_reset_core),
-    on_reset: Some(conn_reset_core),
+    on_create: Some(_std_on_create::<NAL_CONNECTION>),
+    on_destroy: Some(_conn_reset_core),
+    on_reset: Some(_conn_reset_core),
     pre_close: None,
-    connect: Some(conn_connect),
-    accept: Some(conn_accept),
-    set_size: Some(conn_set_size),
-    get_read: Some(conn_get_read),
-    get_send: Some(conn_get_send),
-    is_established: Some(conn_is_established),
-    pre_selector_add: Some(conn_pre_selector_add),
+    connect: Some(_conn_connect),
+    accept: Some(_conn_accept),
+    set_size: Some(_conn_set_size),
+    get_read: Some(_conn_get_read),
+    get_send: Some(_conn_get_send),
+    is_established: Some(_conn_is_established),
+    pre_selector_add: Some(_conn_pre_selector_add),
     post_selector_add: None,
     pre_selector_del: None,
-    post_selector_del: Some(conn_post_selector_del),
-    pre_select: Some(conn_pre_select),
-    post_select: Some(conn_post_select),
-    do_io: Some(conn_do_io),
+    post_selector_del: Some(_conn_post_selector_del),
+    pre_select: Some(_conn_pre_select),
+    post_select: Some(_conn_post_select),
+    do_io: Some(_conn_do_io),
 }));
 
 const fn selector_vt(
@@ -226,31 +226,32 @@ const fn selector_vt(
     NAL_SELECTOR_vtable {
         vtdata_size: 0,
         on_create: Some(on_create),
-        on_destroy: Some(sel_reset_core),
-        on_reset: Some(sel_reset_core),
+        on_destroy: Some(_sel_reset_core),
+        on_reset: Some(_sel_reset_core),
         pre_close: None,
         get_type: Some(get_type),
-        select: Some(sel_select),
-        num_objects: Some(sel_num_objects),
-        add_listener: Some(sel_add_listener),
-        add_connection: Some(sel_add_connection),
-        del_listener: Some(sel_del_listener),
-        del_connection: Some(sel_del_connection),
-        ctrl: Some(sel_ctrl),
+        select: Some(_sel_select),
+        num_objects: Some(_sel_num_objects),
+        add_listener: Some(_sel_add_listener),
+        add_connection: Some(_sel_add_connection),
+        del_listener: Some(_sel_del_listener),
+        del_connection: Some(_sel_del_connection),
+        ctrl: Some(_sel_ctrl),
     }
 }
 
-static SEL_FDSELECT: Shared<NAL_SELECTOR_vtable> = Shared(UnsafeCell::new(selector_vt(type_fdselect, create_fdselect)));
-static SEL_FDPOLL: Shared<NAL_SELECTOR_vtable> = Shared(UnsafeCell::new(selector_vt(type_fdpoll, create_fdpoll)));
+static SEL_FDSELECT: Shared<NAL_SELECTOR_vtable> =
+    Shared(UnsafeCell::new(selector_vt(_type_fdselect, _create_fdselect)));
+static SEL_FDPOLL: Shared<NAL_SELECTOR_vtable> = Shared(UnsafeCell::new(selector_vt(_type_fdpoll, _create_fdpoll)));
 static SEL_DYNAMIC: Shared<NAL_SELECTOR_vtable> = Shared(UnsafeCell::new(NAL_SELECTOR_vtable {
     vtdata_size: 0,
-    on_create: Some(std_on_create::<NAL_SELECTOR>),
-    on_destroy: Some(sel_reset_core),
-    on_reset: Some(sel_reset_core),
+    on_create: Some(_std_on_create::<NAL_SELECTOR>),
+    on_destroy: Some(_sel_reset_core),
+    on_reset: Some(_sel_reset_core),
     pre_close: None,
-    get_type: Some(type_dynamic),
-    select: Some(dynamic_select),
-    num_objects: Some(dynamic_num_objects),
+    get_type: Some(_type_dynamic),
+    select: Some(_dynamic_select),
+    num_objects: Some(_dynamic_num_objects),
     add_listener: None,
     add_connection: None,
     del_listener: None,
@@ -617,11 +618,11 @@ fn bound_vt<V: 'static, O: HasDevel>(p: *const O) -> *const V {
 // ---------------------------------------------------------------------------
 // Builtin hooks: they act on the core object, whatever vtable it is bound to.
 
-unsafe extern "C" fn std_on_create<T>(_: *mut T) -> c_int {
+unsafe extern "C" fn _std_on_create<T>(_: *mut T) -> c_int {
     guard(0, || 1)
 }
 
-unsafe extern "C" fn addr_reset_core(a: *mut NAL_ADDRESS) {
+unsafe extern "C" fn _addr_reset_core(a: *mut NAL_ADDRESS) {
     guard_void(|| {
         if let Some(a) = obj_mut(a) {
             a.reset()
@@ -629,7 +630,7 @@ unsafe extern "C" fn addr_reset_core(a: *mut NAL_ADDRESS) {
     })
 }
 
-unsafe extern "C" fn addr_parse(a: *mut NAL_ADDRESS, s: *const c_char) -> c_int {
+unsafe extern "C" fn _addr_parse(a: *mut NAL_ADDRESS, s: *const c_char) -> c_int {
     guard(0, || match (obj_mut(a), c_bytes(s)) {
         (Some(a), Some(s)) => {
             let size = a.def_buffer_size();
@@ -639,23 +640,23 @@ unsafe extern "C" fn addr_parse(a: *mut NAL_ADDRESS, s: *const c_char) -> c_int 
     })
 }
 
-unsafe extern "C" fn addr_can_connect(a: *const NAL_ADDRESS) -> c_int {
+unsafe extern "C" fn _addr_can_connect(a: *const NAL_ADDRESS) -> c_int {
     guard(0, || obj(a).is_some_and(|a| a.can_connect()) as c_int)
 }
 
-unsafe extern "C" fn addr_can_listen(a: *const NAL_ADDRESS) -> c_int {
+unsafe extern "C" fn _addr_can_listen(a: *const NAL_ADDRESS) -> c_int {
     guard(0, || obj(a).is_some_and(|a| a.can_listen()) as c_int)
 }
 
-unsafe extern "C" fn addr_create_listener(_: *const NAL_ADDRESS) -> *const NAL_LISTENER_vtable {
+unsafe extern "C" fn _addr_create_listener(_: *const NAL_ADDRESS) -> *const NAL_LISTENER_vtable {
     guard(null(), builtin_listener)
 }
 
-unsafe extern "C" fn addr_create_connection(_: *const NAL_ADDRESS) -> *const NAL_CONNECTION_vtable {
+unsafe extern "C" fn _addr_create_connection(_: *const NAL_ADDRESS) -> *const NAL_CONNECTION_vtable {
     guard(null(), builtin_connection)
 }
 
-unsafe extern "C" fn list_reset_core(l: *mut NAL_LISTENER) {
+unsafe extern "C" fn _list_reset_core(l: *mut NAL_LISTENER) {
     guard_void(|| {
         if let Some(l) = obj_mut(l) {
             l.reset()
@@ -663,14 +664,14 @@ unsafe extern "C" fn list_reset_core(l: *mut NAL_LISTENER) {
     })
 }
 
-unsafe extern "C" fn list_listen(l: *mut NAL_LISTENER, a: *const NAL_ADDRESS) -> c_int {
+unsafe extern "C" fn _list_listen(l: *mut NAL_LISTENER, a: *const NAL_ADDRESS) -> c_int {
     guard(0, || match (obj_mut(l), obj(a)) {
         (Some(l), Some(a)) => l.create(a) as c_int,
         _ => 0,
     })
 }
 
-unsafe extern "C" fn list_pre_accept(l: *mut NAL_LISTENER) -> *const NAL_CONNECTION_vtable {
+unsafe extern "C" fn _list_pre_accept(l: *mut NAL_LISTENER) -> *const NAL_CONNECTION_vtable {
     guard(null(), || {
         let Some(core) = obj(l) else { return null() };
         let reported = if core.has_attachment() {
@@ -686,7 +687,7 @@ unsafe extern "C" fn list_pre_accept(l: *mut NAL_LISTENER) -> *const NAL_CONNECT
     })
 }
 
-unsafe extern "C" fn list_finished(l: *const NAL_LISTENER) -> c_int {
+unsafe extern "C" fn _list_finished(l: *const NAL_LISTENER) -> c_int {
     guard(0, || obj(l).is_some_and(|l| l.finished()) as c_int)
 }
 
@@ -700,15 +701,15 @@ fn fd_selector_accepts(sel: *mut NAL_SELECTOR) -> bool {
     }
 }
 
-unsafe extern "C" fn list_pre_selector_add(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR) -> c_int {
+unsafe extern "C" fn _list_pre_selector_add(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR) -> c_int {
     guard(0, || (obj(l).is_some_and(|l| l.is_active()) && fd_selector_accepts(sel)) as c_int)
 }
 
-unsafe extern "C" fn list_post_selector_del(_: *mut NAL_LISTENER, _: *mut NAL_SELECTOR) {
+unsafe extern "C" fn _list_post_selector_del(_: *mut NAL_LISTENER, _: *mut NAL_SELECTOR) {
     guard_void(|| ())
 }
 
-unsafe extern "C" fn list_pre_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _list_pre_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
         if let Some(b) = binding::<NAL_LISTENER_vtable, _>(l) {
             b.results = 0;
@@ -720,7 +721,7 @@ unsafe extern "C" fn list_pre_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTO
     })
 }
 
-unsafe extern "C" fn list_post_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _list_post_select(l: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
         let Some(fd) = obj(l).and_then(|l| l.fd_interest()) else { return };
         let mut arg = FdTest { flags: 0, token, fd };
@@ -740,21 +741,21 @@ fn name_arg<'a>(p: *const c_char) -> Result<Option<&'a str>, ()> {
     }
 }
 
-unsafe extern "C" fn list_set_fs_owner(l: *mut NAL_LISTENER, owner: *const c_char, group: *const c_char) -> c_int {
+unsafe extern "C" fn _list_set_fs_owner(l: *mut NAL_LISTENER, owner: *const c_char, group: *const c_char) -> c_int {
     guard(0, || match (obj(l), name_arg(owner), name_arg(group)) {
         (Some(l), Ok(o), Ok(g)) => l.set_fs_owner(o, g) as c_int,
         _ => 0,
     })
 }
 
-unsafe extern "C" fn list_set_fs_perms(l: *mut NAL_LISTENER, octal: *const c_char) -> c_int {
+unsafe extern "C" fn _list_set_fs_perms(l: *mut NAL_LISTENER, octal: *const c_char) -> c_int {
     guard(0, || match (obj(l), name_arg(octal)) {
         (Some(l), Ok(Some(s))) => l.set_fs_perms(s) as c_int,
         _ => 0,
     })
 }
 
-unsafe extern "C" fn conn_reset_core(c: *mut NAL_CONNECTION) {
+unsafe extern "C" fn _conn_reset_core(c: *mut NAL_CONNECTION) {
     guard_void(|| {
         if let Some(c) = obj_mut(c) {
             c.reset()
@@ -762,14 +763,14 @@ unsafe extern "C" fn conn_reset_core(c: *mut NAL_CONNECTION) {
     })
 }
 
-unsafe extern "C" fn conn_connect(c: *mut NAL_CONNECTION, a: *const NAL_ADDRESS) -> c_int {
+unsafe extern "C" fn _conn_connect(c: *mut NAL_CONNECTION, a: *const NAL_ADDRESS) -> c_int {
     guard(0, || match (obj_mut(c), obj(a)) {
         (Some(c), Some(a)) => c.create(a) as c_int,
         _ => 0,
     })
 }
 
-unsafe extern "C" fn conn_accept(c: *mut NAL_CONNECTION, l: *const NAL_LISTENER) -> c_int {
+unsafe extern "C" fn _conn_accept(c: *mut NAL_CONNECTION, l: *const NAL_LISTENER) -> c_int {
     guard(0, || {
         let (Some(conn), Some(list)) = (obj_mut(c), obj_mut(l as *mut NAL_LISTENER)) else { return 0 };
         let ok = if list.has_attachment() { conn.accept(list) } else { conn.accept_next(list) };
@@ -780,31 +781,31 @@ unsafe extern "C" fn conn_accept(c: *mut NAL_CONNECTION, l: *const NAL_LISTENER)
     })
 }
 
-unsafe extern "C" fn conn_set_size(c: *mut NAL_CONNECTION, size: c_uint) -> c_int {
+unsafe extern "C" fn _conn_set_size(c: *mut NAL_CONNECTION, size: c_uint) -> c_int {
     guard(0, || obj_mut(c).is_some_and(|c| c.set_size(size)) as c_int)
 }
 
-unsafe extern "C" fn conn_get_read(c: *const NAL_CONNECTION) -> *mut NAL_BUFFER {
+unsafe extern "C" fn _conn_get_read(c: *const NAL_CONNECTION) -> *mut NAL_BUFFER {
     guard(null_mut(), || obj(c).and_then(|c| c.read_buffer()).map_or(null_mut(), buffer_ptr))
 }
 
-unsafe extern "C" fn conn_get_send(c: *const NAL_CONNECTION) -> *mut NAL_BUFFER {
+unsafe extern "C" fn _conn_get_send(c: *const NAL_CONNECTION) -> *mut NAL_BUFFER {
     guard(null_mut(), || obj(c).and_then(|c| c.send_buffer()).map_or(null_mut(), buffer_ptr))
 }
 
-unsafe extern "C" fn conn_is_established(c: *const NAL_CONNECTION) -> c_int {
+unsafe extern "C" fn _conn_is_established(c: *const NAL_CONNECTION) -> c_int {
     guard(0, || obj(c).is_some_and(|c| c.is_established()) as c_int)
 }
 
-unsafe extern "C" fn conn_pre_selector_add(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR) -> c_int {
+unsafe extern "C" fn _conn_pre_selector_add(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR) -> c_int {
     guard(0, || (obj(c).is_some_and(|c| c.is_active()) && fd_selector_accepts(sel)) as c_int)
 }
 
-unsafe extern "C" fn conn_post_selector_del(_: *mut NAL_CONNECTION, _: *mut NAL_SELECTOR) {
+unsafe extern "C" fn _conn_post_selector_del(_: *mut NAL_CONNECTION, _: *mut NAL_SELECTOR) {
     guard_void(|| ())
 }
 
-unsafe extern "C" fn conn_pre_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _conn_pre_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
         if let Some(b) = binding::<NAL_CONNECTION_vtable, _>(c) {
             b.results = 0;
@@ -817,7 +818,7 @@ unsafe extern "C" fn conn_pre_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELEC
     })
 }
 
-unsafe extern "C" fn conn_post_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _conn_post_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELECTOR, token: NAL_SELECTOR_TOKEN) {
     guard_void(|| {
         let interest = obj(c).map(|c| c.fd_interest()).unwrap_or_default();
         let mut results = 0;
@@ -833,7 +834,7 @@ unsafe extern "C" fn conn_post_select(c: *mut NAL_CONNECTION, sel: *mut NAL_SELE
     })
 }
 
-unsafe extern "C" fn conn_do_io(c: *mut NAL_CONNECTION) -> c_int {
+unsafe extern "C" fn _conn_do_io(c: *mut NAL_CONNECTION) -> c_int {
     guard(0, || {
         let Some(core) = obj_mut(c) else { return 0 };
         if core.is_attached() {
@@ -844,7 +845,7 @@ unsafe extern "C" fn conn_do_io(c: *mut NAL_CONNECTION) -> c_int {
     })
 }
 
-unsafe extern "C" fn sel_reset_core(s: *mut NAL_SELECTOR) {
+unsafe extern "C" fn _sel_reset_core(s: *mut NAL_SELECTOR) {
     guard_void(|| {
         if let Some(s) = obj(s) {
             s.reset()
@@ -852,17 +853,17 @@ unsafe extern "C" fn sel_reset_core(s: *mut NAL_SELECTOR) {
     })
 }
 
-unsafe extern "C" fn type_fdselect(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
+unsafe extern "C" fn _type_fdselect(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
     guard(TYPE_ERROR, || TYPE_FDSELECT)
 }
-unsafe extern "C" fn type_fdpoll(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
+unsafe extern "C" fn _type_fdpoll(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
     guard(TYPE_ERROR, || TYPE_FDPOLL)
 }
-unsafe extern "C" fn type_dynamic(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
+unsafe extern "C" fn _type_dynamic(_: *const NAL_SELECTOR) -> NAL_SELECTOR_TYPE {
     guard(TYPE_ERROR, || TYPE_DYNAMIC)
 }
 
-unsafe extern "C" fn create_fdselect(s: *mut NAL_SELECTOR) -> c_int {
+unsafe extern "C" fn _create_fdselect(s: *mut NAL_SELECTOR) -> c_int {
     guard(0, || {
         if let Some(s) = obj(s) {
             s.make_concrete(SelectorType::FdSelect);
@@ -871,7 +872,7 @@ unsafe extern "C" fn create_fdselect(s: *mut NAL_SELECTOR) -> c_int {
     })
 }
 
-unsafe extern "C" fn create_fdpoll(s: *mut NAL_SELECTOR) -> c_int {
+unsafe extern "C" fn _create_fdpoll(s: *mut NAL_SELECTOR) -> c_int {
     guard(0, || {
         if let Some(s) = obj(s) {
             s.make_concrete(SelectorType::FdPoll);
@@ -893,18 +894,18 @@ pub(crate) fn core_select(s: *mut NAL_SELECTOR, usec: c_ulong, use_timeout: c_in
     }
 }
 
-unsafe extern "C" fn sel_select(s: *mut NAL_SELECTOR, usec: c_ulong, use_timeout: c_int) -> c_int {
+unsafe extern "C" fn _sel_select(s: *mut NAL_SELECTOR, usec: c_ulong, use_timeout: c_int) -> c_int {
     guard(-1, || core_select(s, usec, use_timeout))
 }
 
-unsafe extern "C" fn sel_num_objects(s: *const NAL_SELECTOR) -> c_uint {
+unsafe extern "C" fn _sel_num_objects(s: *const NAL_SELECTOR) -> c_uint {
     guard(0, || obj(s).map_or(0, |s| s.num_objects().min(c_uint::MAX as usize) as c_uint))
 }
 
-unsafe extern "C" fn dynamic_select(_: *mut NAL_SELECTOR, _: c_ulong, _: c_int) -> c_int {
+unsafe extern "C" fn _dynamic_select(_: *mut NAL_SELECTOR, _: c_ulong, _: c_int) -> c_int {
     guard(-1, || -1)
 }
-unsafe extern "C" fn dynamic_num_objects(_: *const NAL_SELECTOR) -> c_uint {
+unsafe extern "C" fn _dynamic_num_objects(_: *const NAL_SELECTOR) -> c_uint {
     guard(0, || 0)
 }
 
@@ -980,25 +981,25 @@ fn ctrl_del<V: 'static, O: HasDevel>(s: *mut NAL_SELECTOR, p: *mut O, token: NAL
     }
 }
 
-unsafe extern "C" fn sel_add_listener(s: *mut NAL_SELECTOR, l: *mut NAL_LISTENER) -> NAL_SELECTOR_TOKEN {
+unsafe extern "C" fn _sel_add_listener(s: *mut NAL_SELECTOR, l: *mut NAL_LISTENER) -> NAL_SELECTOR_TOKEN {
     guard(null_mut(), || ctrl_add::<NAL_LISTENER_vtable, _>(s, l, true))
 }
 
-unsafe extern "C" fn sel_add_connection(s: *mut NAL_SELECTOR, c: *mut NAL_CONNECTION) -> NAL_SELECTOR_TOKEN {
+unsafe extern "C" fn _sel_add_connection(s: *mut NAL_SELECTOR, c: *mut NAL_CONNECTION) -> NAL_SELECTOR_TOKEN {
     guard(null_mut(), || ctrl_add::<NAL_CONNECTION_vtable, _>(s, c, false))
 }
 
-unsafe extern "C" fn sel_del_listener(s: *mut NAL_SELECTOR, l: *mut NAL_LISTENER, t: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _sel_del_listener(s: *mut NAL_SELECTOR, l: *mut NAL_LISTENER, t: NAL_SELECTOR_TOKEN) {
     guard_void(|| ctrl_del::<NAL_LISTENER_vtable, _>(s, l, t))
 }
 
-unsafe extern "C" fn sel_del_connection(s: *mut NAL_SELECTOR, c: *mut NAL_CONNECTION, t: NAL_SELECTOR_TOKEN) {
+unsafe extern "C" fn _sel_del_connection(s: *mut NAL_SELECTOR, c: *mut NAL_CONNECTION, t: NAL_SELECTOR_TOKEN) {
     guard_void(|| ctrl_del::<NAL_CONNECTION_vtable, _>(s, c, t))
 }
 
 /// The builtin control handler: FDSET and FDTEST; 0 for anything else
 /// (the original aborted).
-unsafe extern "C" fn sel_ctrl(s: *mut NAL_SELECTOR, cmd: c_int, arg: *mut c_void) -> c_int {
+unsafe extern "C" fn _sel_ctrl(s: *mut NAL_SELECTOR, cmd: c_int, arg: *mut c_void) -> c_int {
     guard(0, || {
         let Some(core) = obj(s) else { return 0 };
         match cmd {
@@ -1438,7 +1439,7 @@ pub(crate) fn connection_accept_slow(c: *mut NAL_CONNECTION, l: *mut NAL_LISTENE
     }
     if vt == builtin_connection() && release_to_fast::<NAL_CONNECTION_vtable>(c) {
         // SAFETY: the builtin hook, on a connection on the builtin path.
-        return unsafe { conn_accept(c, l) };
+        return unsafe { _conn_accept(c, l) };
     }
     if bind(c, vt, conn_detach) == 0 {
         return 0;
@@ -1857,7 +1858,7 @@ pub extern "C" fn nal_selector_ctrl(sel: *mut NAL_SELECTOR, cmd: c_int, arg: *mu
             Some(vt) => vt.ctrl.map_or(0, |f| unsafe { f(sel, cmd, arg) }),
             None if obj(sel).is_some_and(|s| s.is_dynamic()) => 0,
             // SAFETY: the builtin handler on a builtin selector.
-            None => unsafe { sel_ctrl(sel, cmd, arg) },
+            None => unsafe { _sel_ctrl(sel, cmd, arg) },
         }
     })
 }
