@@ -972,3 +972,74 @@ impl BufferWatch for EntryWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A control-protocol object that only records whether it was told the
+    /// selector went away.
+    struct Probe(AtomicBool);
+
+    impl CtrlObject for Probe {
+        fn pre_select(&self) {}
+        fn post_select(&self) {}
+        fn detached(&self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn ctrl_tokens_never_reach_a_newer_object() {
+        let sel = Selector::new();
+        let probe = Arc::new(Probe(AtomicBool::new(false)));
+        let old = sel.ctrl_attach(probe.clone()).unwrap();
+        assert!(sel.ctrl_detach(old));
+        assert!(!sel.ctrl_detach(old), "detached twice");
+        let new = sel.ctrl_attach(probe.clone()).unwrap();
+        assert_ne!(old, new, "the slot is reused, the token is not");
+        assert!(!sel.ctrl_fdset(old, 0, READ), "a stale token misses");
+        assert_eq!(sel.ctrl_fdtest(old, 0), None);
+        assert!(sel.ctrl_fdset(new, 0, READ));
+        assert_eq!(sel.ctrl_fdtest(new, 0), Some(0)); // nothing selected yet
+        assert!(!sel.ctrl_fdset(new, -1, READ), "negative descriptors are refused");
+        assert_eq!(sel.num_objects(), 1);
+        assert_eq!(sel.selector_type(), SelectorType::FdPoll, "the first attach makes it concrete");
+        sel.reset();
+        assert!(probe.0.load(Ordering::Relaxed), "reset tells the object");
+        assert_eq!(sel.num_objects(), 0);
+    }
+
+    #[test]
+    fn ctrl_objects_get_results_from_a_mixed_select() {
+        struct Pipe {
+            sel: std::sync::Weak<Selector>,
+            token: Mutex<usize>,
+            fd: RawFd,
+            got: Mutex<u8>,
+        }
+        impl CtrlObject for Pipe {
+            fn pre_select(&self) {
+                let sel = self.sel.upgrade().unwrap();
+                assert!(sel.ctrl_fdset(*self.token.lock(), self.fd, READ));
+            }
+            fn post_select(&self) {
+                let sel = self.sel.upgrade().unwrap();
+                *self.got.lock() = sel.ctrl_fdtest(*self.token.lock(), self.fd).unwrap();
+            }
+            fn detached(&self) {}
+        }
+        let (r, w) = sys::socket_pair().unwrap();
+        let sel = Arc::new(Selector::with_type(SelectorType::FdPoll));
+        let pipe =
+            Arc::new(Pipe { sel: Arc::downgrade(&sel), token: Mutex::new(0), fd: r.as_raw_fd(), got: Mutex::new(0) });
+        *pipe.token.lock() = sel.ctrl_attach(pipe.clone()).unwrap();
+        assert_eq!(sel.select(10_000, true).unwrap(), 0, "nothing to read yet");
+        assert_eq!(*pipe.got.lock(), 0);
+        sys::write(w.as_raw_fd(), b"x").unwrap();
+        assert_eq!(sel.select(1_000_000, true).unwrap(), 1);
+        assert_eq!(*pipe.got.lock(), READ);
+        sel.reset();
+    }
+}
