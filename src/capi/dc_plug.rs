@@ -4,7 +4,7 @@ use super::nal_connection::{
     NAL_CONNECTION_add_to_selector, NAL_CONNECTION_del_from_selector, NAL_CONNECTION_io, NAL_CONNECTION,
 };
 use super::nal_selector::NAL_SELECTOR;
-use super::{free_handle, guard, guard_void, obj, obj_mut};
+use super::{guard, guard_void, obj, obj_mut};
 use crate::nal::buffer::SharedBuffer;
 use crate::nal::connection::Connection;
 use crate::protocol::{Cmd, Plug};
@@ -71,7 +71,8 @@ pub extern "C" fn DC_PLUG_free(plug: *mut DC_PLUG) -> c_int {
         // caller frees each one once.
         let boxed = unsafe { Box::from_raw(plug) };
         if !boxed.nofree {
-            free_handle(boxed.conn);
+            // As NAL_CONNECTION_free: a C transport's on_destroy hook runs.
+            super::nal_connection::NAL_CONNECTION_free(boxed.conn);
         }
         1
     })

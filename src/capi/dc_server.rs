@@ -1,7 +1,7 @@
 //! `DC_SERVER`, `DC_CLIENT` and the `DC_CACHE_cb` adapter.
 
 use super::nal_connection::{NAL_CONNECTION_io, NAL_CONNECTION};
-use super::{free_handle, guard, guard_void, obj};
+use super::{guard, guard_void, obj};
 use crate::cache::{BuiltinCache, Cache, CacheFailure, Now};
 use crate::nal::connection::Connection;
 use crate::protocol::{Plug, MAX_TOTAL_DATA};
@@ -146,7 +146,8 @@ fn destroy_client(c: *mut DC_CLIENT) {
     // just unlinked from its server, so nothing else refers to it.
     let boxed = unsafe { Box::from_raw(c) };
     if boxed.flags & CLIENT_NOFREE_CONN == 0 {
-        free_handle(boxed.conn);
+        // As NAL_CONNECTION_free: a C transport's on_destroy hook runs.
+        super::nal_connection::NAL_CONNECTION_free(boxed.conn);
     }
 }
 

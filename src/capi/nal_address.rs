@@ -1,5 +1,9 @@
 //! `NAL_ADDRESS`: parsed network addresses.
 
+use super::nal_devel::{
+    address_can_slow, address_create_slow, address_free_slow, address_has_devel, address_needs_slow_create,
+    address_reset_slow,
+};
 use super::{c_bytes, free_handle, guard, guard_void, new_handle, obj, obj_mut};
 use crate::nal::address::Address;
 use libc::{c_char, c_int, c_uint};
@@ -19,14 +23,21 @@ pub extern "C" fn NAL_ADDRESS_malloc() -> *mut NAL_ADDRESS {
 
 #[no_mangle]
 pub extern "C" fn NAL_ADDRESS_free(addr: *mut NAL_ADDRESS) {
-    guard_void(|| free_handle(addr))
+    guard_void(|| {
+        if address_has_devel(addr) {
+            address_free_slow(addr);
+        }
+        free_handle(addr)
+    })
 }
 
 /// Back to unused; the default buffer size is kept.
 #[no_mangle]
 pub extern "C" fn NAL_ADDRESS_reset(addr: *mut NAL_ADDRESS) {
     guard_void(|| {
-        if let Some(a) = obj_mut(addr) {
+        if address_has_devel(addr) {
+            address_reset_slow(addr);
+        } else if let Some(a) = obj_mut(addr) {
             a.reset()
         }
     })
@@ -39,9 +50,10 @@ pub extern "C" fn NAL_ADDRESS_create(
     addr_string: *const c_char,
     def_buffer_size: c_uint,
 ) -> c_int {
-    guard(0, || match (obj_mut(addr), c_bytes(addr_string)) {
-        (Some(a), Some(s)) => a.create(s, def_buffer_size) as c_int,
-        _ => 0,
+    guard(0, || match c_bytes(addr_string) {
+        Some(s) if address_needs_slow_create(addr, s) => address_create_slow(addr, addr_string, def_buffer_size),
+        Some(s) => obj_mut(addr).is_some_and(|a| a.create(s, def_buffer_size)) as c_int,
+        None => 0,
     })
 }
 
@@ -57,10 +69,20 @@ pub extern "C" fn NAL_ADDRESS_set_def_buffer_size(addr: *mut NAL_ADDRESS, def_bu
 
 #[no_mangle]
 pub extern "C" fn NAL_ADDRESS_can_connect(addr: *const NAL_ADDRESS) -> c_int {
-    guard(0, || obj(addr).is_some_and(Address::can_connect) as c_int)
+    guard(0, || {
+        if address_has_devel(addr) {
+            return address_can_slow(addr, false);
+        }
+        obj(addr).is_some_and(Address::can_connect) as c_int
+    })
 }
 
 #[no_mangle]
 pub extern "C" fn NAL_ADDRESS_can_listen(addr: *const NAL_ADDRESS) -> c_int {
-    guard(0, || obj(addr).is_some_and(Address::can_listen) as c_int)
+    guard(0, || {
+        if address_has_devel(addr) {
+            return address_can_slow(addr, true);
+        }
+        obj(addr).is_some_and(Address::can_listen) as c_int
+    })
 }

@@ -2,6 +2,11 @@
 
 use super::nal_address::NAL_ADDRESS;
 use super::nal_connection::NAL_CONNECTION;
+use super::nal_devel::{
+    address_has_devel, connection_has_devel, listener_add_slow, listener_create_slow, listener_del_slow,
+    listener_finished_slow, listener_free_slow, listener_fs_owner_slow, listener_fs_perms_slow, listener_has_devel,
+    listener_reset_slow, selector_has_devel,
+};
 use super::nal_selector::NAL_SELECTOR;
 use super::{c_bytes, free_handle, guard, guard_void, new_handle, obj, obj_mut};
 use crate::nal::listener::Listener;
@@ -22,13 +27,20 @@ pub extern "C" fn NAL_LISTENER_malloc() -> *mut NAL_LISTENER {
 
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_free(list: *mut NAL_LISTENER) {
-    guard_void(|| free_handle(list))
+    guard_void(|| {
+        if listener_has_devel(list) {
+            listener_free_slow(list);
+        }
+        free_handle(list)
+    })
 }
 
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_reset(list: *mut NAL_LISTENER) {
     guard_void(|| {
-        if let Some(l) = obj_mut(list) {
+        if listener_has_devel(list) {
+            listener_reset_slow(list);
+        } else if let Some(l) = obj_mut(list) {
             l.reset()
         }
     })
@@ -38,6 +50,7 @@ pub extern "C" fn NAL_LISTENER_reset(list: *mut NAL_LISTENER) {
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_create(list: *mut NAL_LISTENER, addr: *const NAL_ADDRESS) -> c_int {
     guard(0, || match (obj_mut(list), obj(addr)) {
+        _ if listener_has_devel(list) || address_has_devel(addr) => listener_create_slow(list, addr),
         (Some(l), Some(a)) => l.create(a) as c_int,
         _ => 0,
     })
@@ -46,6 +59,7 @@ pub extern "C" fn NAL_LISTENER_create(list: *mut NAL_LISTENER, addr: *const NAL_
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_add_to_selector(list: *mut NAL_LISTENER, sel: *mut NAL_SELECTOR) -> c_int {
     guard(0, || match (obj_mut(list), obj(sel)) {
+        _ if listener_has_devel(list) || selector_has_devel(sel) => listener_add_slow(list, sel),
         (Some(l), Some(s)) => l.add_to_selector(s) as c_int,
         _ => 0,
     })
@@ -54,6 +68,9 @@ pub extern "C" fn NAL_LISTENER_add_to_selector(list: *mut NAL_LISTENER, sel: *mu
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_del_from_selector(list: *mut NAL_LISTENER) {
     guard_void(|| {
+        if listener_has_devel(list) {
+            listener_del_slow(list);
+        }
         if let Some(l) = obj_mut(list) {
             l.del_from_selector()
         }
@@ -64,7 +81,12 @@ pub extern "C" fn NAL_LISTENER_del_from_selector(list: *mut NAL_LISTENER) {
 /// single connection was accepted).
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_finished(list: *const NAL_LISTENER) -> c_int {
-    guard(0, || obj(list).is_some_and(Listener::finished) as c_int)
+    guard(0, || {
+        if listener_has_devel(list) {
+            return listener_finished_slow(list);
+        }
+        obj(list).is_some_and(Listener::finished) as c_int
+    })
 }
 
 fn name<'a>(ptr: *const c_char) -> Result<Option<&'a str>, ()> {
@@ -82,6 +104,9 @@ pub extern "C" fn NAL_LISTENER_set_fs_owner(
     groupname: *const c_char,
 ) -> c_int {
     guard(0, || {
+        if listener_has_devel(list) {
+            return listener_fs_owner_slow(list, ownername, groupname);
+        }
         let (Some(l), Ok(owner), Ok(group)) = (obj(list), name(ownername), name(groupname)) else {
             return 0;
         };
@@ -93,6 +118,7 @@ pub extern "C" fn NAL_LISTENER_set_fs_owner(
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_set_fs_perms(list: *mut NAL_LISTENER, octal_string: *const c_char) -> c_int {
     guard(0, || match (obj(list), name(octal_string)) {
+        _ if listener_has_devel(list) => listener_fs_perms_slow(list, octal_string),
         (Some(l), Ok(Some(s))) => l.set_fs_perms(s) as c_int,
         _ => 0,
     })
@@ -107,6 +133,7 @@ pub extern "C" fn NAL_LISTENER_accept(
     conn: *mut NAL_CONNECTION,
 ) -> c_int {
     guard(0, || match (obj_mut(list as *mut NAL_LISTENER), obj(sel), obj_mut(conn)) {
+        _ if listener_has_devel(list) || connection_has_devel(conn) => 0, // older API: builtin objects only
         (Some(l), Some(s), Some(c)) if l.registered_with(s) => c.accept(l) as c_int,
         _ => 0,
     })
@@ -116,6 +143,7 @@ pub extern "C" fn NAL_LISTENER_accept(
 #[no_mangle]
 pub extern "C" fn NAL_LISTENER_accept_block(list: *const NAL_LISTENER, conn: *mut NAL_CONNECTION) -> c_int {
     guard(0, || match (obj_mut(list as *mut NAL_LISTENER), obj_mut(conn)) {
+        _ if listener_has_devel(list) || connection_has_devel(conn) => 0, // older API: builtin objects only
         (Some(l), Some(c)) => c.accept_blocking(l) as c_int,
         _ => 0,
     })

@@ -33,6 +33,9 @@ impl Transport {
 pub struct Address {
     transport: Option<Transport>,
     def_buffer_size: u32,
+    /// Binding made by the C extension layer (`nal_devel.h`); empty on the
+    /// builtin path.
+    pub devel: super::DevelSlot,
 }
 
 impl Address {
@@ -131,6 +134,14 @@ impl Resolver for NumericResolver {
         }
         host.parse().ok()
     }
+}
+
+/// The prefixes the builtin parser understands.
+pub const BUILTIN_PREFIXES: [&str; 5] = ["IP:", "IPv4:", "UNIX:", "FD:", "IPv6:"];
+
+/// Whether `text` starts with a prefix of the builtin address types.
+pub fn has_builtin_prefix(text: &[u8]) -> bool {
+    BUILTIN_PREFIXES.iter().any(|p| text.starts_with(p.as_bytes()))
 }
 
 /// Prefixes in the order they are tried (case-sensitive).

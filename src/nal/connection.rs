@@ -3,6 +3,7 @@
 
 use super::address::{Address, Transport};
 use super::buffer::SharedBuffer;
+use super::listener::Accepted;
 use super::listener::Listener;
 use super::selector::{Attachment, EntryFds, EntrySpec, Selector, WatchRole, EXCEPT, READ, READ_SEND, SEND};
 use super::tls::ClientLink;
@@ -90,12 +91,80 @@ struct Active {
     tls: Option<Box<ClientLink>>,
 }
 
+impl Active {
+    /// Moves bytes as `results` allow. None: the connection failed (error,
+    /// end of file). Some((read drained, send blocked, just connected)).
+    fn transfer_bits(&mut self, results: u8, max_read: usize, max_send: usize) -> Option<(bool, bool, bool)> {
+        if results & EXCEPT != 0 {
+            return None;
+        }
+        let mut connected = false;
+        if !self.established {
+            if results & SEND == 0 {
+                return Some((false, false, false));
+            }
+            let fd = self.endpoint.write_fd().unwrap_or(-1);
+            match sys::take_socket_error(fd) {
+                Ok(0) => {
+                    self.established = true;
+                    connected = true;
+                }
+                _ => return None,
+            }
+        }
+        let mut read_drained = false;
+        let mut send_blocked = false;
+        if results & READ != 0 {
+            let fd = self.endpoint.read_fd().unwrap_or(-1);
+            let outcome: io::Result<(usize, usize)> = self.read.modify(|b| {
+                let spare = b.spare_mut();
+                let offered = spare.len().min(max_read);
+                if offered == 0 {
+                    return Ok((0, 0));
+                }
+                let n = sys::read(fd, &mut spare[..offered])?;
+                b.wrote(n);
+                Ok((n, offered))
+            });
+            match outcome {
+                Ok((0, offered)) if offered > 0 => return None, // end of file
+                Ok((n, offered)) => read_drained = n < offered,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => read_drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if results & SEND != 0 {
+            let endpoint = &self.endpoint;
+            let outcome: io::Result<usize> = self.send.modify(|b| {
+                let len = b.used().min(max_send);
+                if len == 0 {
+                    return Ok(0);
+                }
+                let n = endpoint.write(&b.data()[..len])?;
+                b.consume(n);
+                Ok(n)
+            });
+            match outcome {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => send_blocked = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        Some((read_drained, send_blocked, connected))
+    }
+}
+
 /// A connection (the C `NAL_CONNECTION`): unused until created, accepted or
 /// paired.
 #[derive(Default)]
 pub struct Connection {
     active: Option<Active>,
     attach: Option<Attachment>,
+    /// Binding made by the C extension layer (`nal_devel.h`); empty on the
+    /// builtin path.
+    pub devel: super::DevelSlot,
 }
 
 impl Drop for Connection {
@@ -291,6 +360,12 @@ impl Connection {
         self.attach.as_ref().is_some_and(Attachment::is_persistent)
     }
 
+    /// The C handle of the builtin selector this object is attached to and
+    /// its token there.
+    pub fn selector_link(&self) -> Option<(usize, usize)> {
+        self.attach.as_ref().filter(|a| a.is_persistent()).and_then(Attachment::handle_and_token)
+    }
+
     /// Whether `sel` is the selector this connection is registered with.
     pub fn registered_with(&self, sel: &Selector) -> bool {
         self.attach.as_ref().is_some_and(|a| a.is_live() && sel.same(a.selector()))
@@ -407,6 +482,23 @@ impl Connection {
             return false;
         };
         let results = att.results(READ_SEND);
+        if a.tls.is_some() {
+            return Self::transfer_tls(a, att, results);
+        }
+        match a.transfer_bits(results, max_read, max_send) {
+            None => false,
+            Some((read_drained, send_blocked, connected)) => {
+                if read_drained || send_blocked || connected {
+                    att.note_io(read_drained, send_blocked, connected);
+                }
+                true
+            }
+        }
+    }
+
+    /// `transfer` for a link wrapped in TLS: the socket's bytes go through
+    /// the TLS session; the buffers hold plaintext.
+    fn transfer_tls(a: &mut Active, att: &Attachment, results: u8) -> bool {
         if results & EXCEPT != 0 {
             return false;
         }
@@ -423,61 +515,68 @@ impl Connection {
                 _ => return false,
             }
         }
-        if let Some(link) = a.tls.as_mut() {
-            let fd = a.endpoint.read_fd().unwrap_or(-1);
-            let Some(moved) = link.transfer(fd, results & READ != 0, &a.read, &a.send) else {
-                return false;
-            };
-            att.set_wants(None, Some(moved.wants_send));
-            if moved.read_drained || moved.send_blocked {
-                att.note_io(moved.read_drained, moved.send_blocked, false);
-            }
-            return true;
-        }
-        let mut read_drained = false;
-        let mut send_blocked = false;
-        if results & READ != 0 {
-            let fd = a.endpoint.read_fd().unwrap_or(-1);
-            let outcome: io::Result<(usize, usize)> = a.read.modify(|b| {
-                let spare = b.spare_mut();
-                let offered = spare.len().min(max_read);
-                if offered == 0 {
-                    return Ok((0, 0));
-                }
-                let n = sys::read(fd, &mut spare[..offered])?;
-                b.wrote(n);
-                Ok((n, offered))
-            });
-            match outcome {
-                Ok((0, offered)) if offered > 0 => return false, // end of file
-                Ok((n, offered)) => read_drained = n < offered,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => read_drained = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        if results & SEND != 0 {
-            let endpoint = &a.endpoint;
-            let outcome: io::Result<usize> = a.send.modify(|b| {
-                let len = b.used().min(max_send);
-                if len == 0 {
-                    return Ok(0);
-                }
-                let n = endpoint.write(&b.data()[..len])?;
-                b.consume(n);
-                Ok(n)
-            });
-            match outcome {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => send_blocked = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        if read_drained || send_blocked {
-            att.note_io(read_drained, send_blocked, false);
+        let Some(link) = a.tls.as_mut() else { return false };
+        let fd = a.endpoint.read_fd().unwrap_or(-1);
+        let Some(moved) = link.transfer(fd, results & READ != 0, &a.read, &a.send) else {
+            return false;
+        };
+        att.set_wants(None, Some(moved.wants_send));
+        if moved.read_drained || moved.send_blocked {
+            att.note_io(moved.read_drained, moved.send_blocked, false);
         }
         true
+    }
+
+    /// What a selector speaking the fd control protocol (`nal_devel.h`)
+    /// should watch for this connection this round: `(fd, interest bits)`
+    /// for each descriptor. Empty for a dummy or unused connection.
+    pub fn fd_interest(&self) -> Vec<(RawFd, u8)> {
+        let Some(a) = &self.active else { return Vec::new() };
+        let want_read = a.read.with(|b| !b.is_full());
+        let want_send = !a.established || a.send.with(|b| !b.is_empty());
+        let r = (if want_read { READ } else { 0 }) | (if !a.established { SEND } else { 0 });
+        let w = if want_send { SEND } else { 0 };
+        match &a.endpoint {
+            Endpoint::Socket(fd) | Endpoint::FdSingle(fd) => vec![(fd.as_raw_fd(), r | w)],
+            Endpoint::FdPair(rd, wr) => {
+                let mut v = Vec::new();
+                if let Some(f) = rd {
+                    v.push((f.as_raw_fd(), r & READ));
+                }
+                if let Some(f) = wr {
+                    v.push((f.as_raw_fd(), w));
+                }
+                v
+            }
+            Endpoint::Dummy => Vec::new(),
+        }
+    }
+
+    /// `io` driven by results a selector reported through the fd control
+    /// protocol instead of an attachment.
+    pub fn io_with_results(&mut self, results: u8) -> bool {
+        if self.is_dummy() {
+            return true;
+        }
+        match self.active.as_mut() {
+            // TLS links are driven by the builtin selectors only.
+            Some(a) if a.tls.is_none() => a.transfer_bits(results, usize::MAX, usize::MAX).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Accepts the next waiting connection of `list` without a selector's
+    /// results (a listener attached through the fd control protocol).
+    pub fn accept_next(&mut self, list: &mut Listener) -> bool {
+        if self.is_active() {
+            return false;
+        }
+        let inherited = list.inherited_nodelay();
+        let size = list.def_buffer_size();
+        match list.accept_next() {
+            Accepted::Connection(endpoint) => self.adopt(endpoint, size, inherited),
+            _ => false,
+        }
     }
 
     /// Wraps a connection just created to a socket address in TLS (the

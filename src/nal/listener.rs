@@ -40,6 +40,9 @@ pub struct Listener {
     /// Why the last accept through the selector failed, other than for
     /// want of a pending connection.
     accept_error: Option<io::Error>,
+    /// Binding made by the C extension layer (`nal_devel.h`); empty on the
+    /// builtin path.
+    pub devel: super::DevelSlot,
 }
 
 impl Drop for Listener {
@@ -133,6 +136,12 @@ impl Listener {
         self.attach.as_ref().is_some_and(Attachment::is_persistent)
     }
 
+    /// The C handle of the builtin selector this object is attached to and
+    /// its token there.
+    pub fn selector_link(&self) -> Option<(usize, usize)> {
+        self.attach.as_ref().filter(|a| a.is_persistent()).and_then(Attachment::handle_and_token)
+    }
+
     /// Whether `sel` is the selector this listener is registered with.
     pub fn registered_with(&self, sel: &Selector) -> bool {
         self.attach.as_ref().is_some_and(|a| a.is_live() && sel.same(a.selector()))
@@ -157,6 +166,27 @@ impl Listener {
         }
         self.attach = sel.attach(spec, persistent, READ);
         self.attach.is_some()
+    }
+
+    /// The descriptor a selector speaking the fd control protocol should
+    /// watch for readability; None when nothing more can be accepted.
+    pub fn fd_interest(&self) -> Option<RawFd> {
+        match self.state.as_ref()? {
+            State::Socket { fd, .. } => Some(fd.as_raw_fd()),
+            State::Fd { read, accepted: false, .. } if *read >= 0 => Some(*read),
+            _ => None,
+        }
+    }
+
+    /// Whether the last select of the selector this listener is attached
+    /// to reported a connection waiting (results are left in place).
+    pub fn select_reported(&self) -> bool {
+        self.attach.as_ref().is_some_and(|a| a.results(0) & READ != 0)
+    }
+
+    /// Whether the listener is registered with a builtin selector.
+    pub fn has_attachment(&self) -> bool {
+        self.attach.as_ref().is_some_and(Attachment::is_live)
     }
 
     /// `NAL_LISTENER_add_to_selector`.

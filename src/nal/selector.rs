@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use parking_lot::Mutex;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -320,11 +320,62 @@ impl Inner {
 /// The state a selector shares with the objects attached to it.
 pub struct SelectorShared {
     inner: Mutex<Inner>,
+    /// Objects attached through the fd control protocol (ABI.md 8.8).
+    ctrl: Mutex<CtrlTable>,
+    /// Live entries of `ctrl`: 0 keeps `select` on its fast path.
+    ctrl_count: AtomicUsize,
+    /// Address of the C handle holding this selector (0: none recorded).
+    handle: AtomicUsize,
+}
+
+/// An object that registers its descriptors itself each round, through
+/// the fd control protocol (a C-defined transport, or a builtin object on a
+/// selector that speaks the protocol).
+pub trait CtrlObject: Send + Sync {
+    /// Before the wait: register descriptors with [`Selector::ctrl_fdset`].
+    fn pre_select(&self);
+    /// After the wait: collect results with [`Selector::ctrl_fdtest`].
+    fn post_select(&self);
+    /// The selector was reset or freed: the object is no longer attached.
+    fn detached(&self);
+}
+
+struct CtrlEntry {
+    id: u64,
+    object: Arc<dyn CtrlObject>,
+    /// (descriptor, interest, result) registered for the current round.
+    fds: Vec<(RawFd, u8, u8)>,
+}
+
+#[derive(Default)]
+struct CtrlTable {
+    entries: Vec<Option<CtrlEntry>>,
+    free: Vec<usize>,
+    next_id: u64,
+}
+
+/// Tokens of control-protocol entries: `id << 24 | (slot + 1)`, never 0;
+/// the id makes a stale token miss instead of hitting a newer object.
+const CTRL_SLOT_BITS: u32 = 24;
+
+fn ctrl_token(slot: usize, id: u64) -> usize {
+    ((id as usize) << CTRL_SLOT_BITS) | (slot + 1)
+}
+
+impl CtrlTable {
+    fn find(&mut self, token: usize) -> Option<&mut CtrlEntry> {
+        let slot = (token & ((1 << CTRL_SLOT_BITS) - 1)).checked_sub(1)?;
+        let id = (token >> CTRL_SLOT_BITS) as u64;
+        self.entries.get_mut(slot)?.as_mut().filter(|e| e.id == id)
+    }
 }
 
 /// A selector (the C `NAL_SELECTOR`).
 pub struct Selector {
     shared: Arc<SelectorShared>,
+    /// Binding made by the C extension layer (`nal_devel.h`); empty for the
+    /// builtin selectors.
+    pub devel: super::DevelSlot,
 }
 
 impl Default for Selector {
@@ -335,6 +386,7 @@ impl Default for Selector {
 
 impl Drop for Selector {
     fn drop(&mut self) {
+        self.clear_ctrl();
         let mut inner = self.shared.inner.lock();
         inner.clear();
         inner.closed = true;
@@ -370,7 +422,222 @@ impl Selector {
             rounds_without_poll: 0,
             participants: 0,
         };
-        Self { shared: Arc::new(SelectorShared { inner: Mutex::new(inner) }) }
+        let shared = SelectorShared {
+            inner: Mutex::new(inner),
+            ctrl: Mutex::new(CtrlTable::default()),
+            ctrl_count: AtomicUsize::new(0),
+            handle: AtomicUsize::new(0),
+        };
+        Self { shared: Arc::new(shared), devel: Default::default() }
+    }
+
+    /// Records the address of the C handle that holds this selector, so
+    /// attached objects can name it (`nal_connection_get_selector`).
+    pub fn set_handle(&self, handle: usize) {
+        self.shared.handle.store(handle, Ordering::Relaxed);
+    }
+
+    /// Turns a dynamic selector that has nothing attached yet into `ty`
+    /// (`nal_selector_dynamic_set` with a builtin implementation). False
+    /// when the selector is not of the dynamic kind any more.
+    pub fn make_concrete(&self, ty: SelectorType) -> bool {
+        let mut inner = self.shared.inner.lock();
+        if inner.is_concrete() || ty == SelectorType::Dynamic {
+            return false;
+        }
+        inner.ty = ty;
+        true
+    }
+
+    /// Whether this is still a dynamic selector nothing was attached to.
+    pub fn is_dynamic(&self) -> bool {
+        !self.shared.inner.lock().is_concrete()
+    }
+
+    /// Attaches an object that speaks the fd control protocol; returns its
+    /// token (never 0). None when the selector cannot take it.
+    pub fn ctrl_attach(&self, object: Arc<dyn CtrlObject>) -> Option<usize> {
+        {
+            let mut inner = self.shared.inner.lock();
+            if inner.closed {
+                return None;
+            }
+            inner.engine().ok()?; // a dynamic selector becomes concrete
+        }
+        let mut t = self.shared.ctrl.lock();
+        let slot = match t.free.pop() {
+            Some(s) => s,
+            None if t.entries.len() + 1 < (1 << CTRL_SLOT_BITS) => {
+                t.entries.push(None);
+                t.entries.len() - 1
+            }
+            None => return None, // the token space is full: refuse, never collide
+        };
+        t.next_id += 1;
+        let id = t.next_id;
+        t.entries[slot] = Some(CtrlEntry { id, object, fds: Vec::new() });
+        self.shared.ctrl_count.fetch_add(1, Ordering::Relaxed);
+        Some(ctrl_token(slot, id))
+    }
+
+    /// Forgets a control-protocol object; false for an unknown token.
+    pub fn ctrl_detach(&self, token: usize) -> bool {
+        let mut t = self.shared.ctrl.lock();
+        let Some(slot) = t.find(token).map(|_| (token & ((1 << CTRL_SLOT_BITS) - 1)) - 1) else {
+            return false;
+        };
+        t.entries[slot] = None;
+        t.free.push(slot);
+        self.shared.ctrl_count.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// FDSET: during `pre_select`, watch `fd` for `flags` on behalf of the
+    /// object with `token`. False for an unknown token.
+    pub fn ctrl_fdset(&self, token: usize, fd: RawFd, flags: u8) -> bool {
+        let mut t = self.shared.ctrl.lock();
+        match t.find(token) {
+            Some(e) if fd >= 0 => {
+                e.fds.push((fd, flags & (READ_SEND | EXCEPT), 0));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// FDTEST: during `post_select`, the result bits of `fd` for the object
+    /// with `token` (0 when it was not registered or nothing happened).
+    pub fn ctrl_fdtest(&self, token: usize, fd: RawFd) -> Option<u8> {
+        let mut t = self.shared.ctrl.lock();
+        let e = t.find(token)?;
+        Some(e.fds.iter().filter(|f| f.0 == fd).fold(0, |acc, f| acc | f.2))
+    }
+
+    fn ctrl_live(&self, token: usize) -> bool {
+        self.shared.ctrl.lock().find(token).is_some()
+    }
+
+    /// Drops every control-protocol entry, telling each object.
+    fn clear_ctrl(&self) {
+        let objects: Vec<Arc<dyn CtrlObject>> = {
+            let mut t = self.shared.ctrl.lock();
+            let objects = t.entries.iter_mut().filter_map(|e| e.take()).map(|e| e.object).collect();
+            t.entries.clear();
+            t.free.clear();
+            self.shared.ctrl_count.store(0, Ordering::Relaxed);
+            objects
+        };
+        for o in objects {
+            o.detached();
+        }
+    }
+
+    /// A select with control-protocol objects attached: they register their
+    /// descriptors, one poll(2) waits on those and on the epoll instance of
+    /// the builtin objects, then each collects its results.
+    fn select_mixed(&self, usec_timeout: u64, use_timeout: bool) -> Result<usize, SelectError> {
+        let objects: Vec<(usize, Arc<dyn CtrlObject>)> = {
+            let mut t = self.shared.ctrl.lock();
+            let mut v = Vec::new();
+            for (slot, e) in t.entries.iter_mut().enumerate() {
+                if let Some(e) = e {
+                    e.fds.clear();
+                    v.push((ctrl_token(slot, e.id), e.object.clone()));
+                }
+            }
+            v
+        };
+        for (token, o) in &objects {
+            if self.ctrl_live(*token) {
+                o.pre_select();
+            }
+        }
+        let (epoll_fd, fast_ready, ty) = {
+            let mut inner = self.shared.inner.lock();
+            let fast_ready = !inner.ready.is_empty();
+            let ty = inner.ty;
+            let fd = inner.engine().map_err(SelectError::Os)?.poll.as_raw_fd();
+            (fd, fast_ready, ty)
+        };
+        let mut pfds = vec![libc::pollfd { fd: epoll_fd, events: libc::POLLIN, revents: 0 }];
+        let mut owners: Vec<(usize, usize)> = Vec::new();
+        {
+            let t = self.shared.ctrl.lock();
+            for (slot, e) in t.entries.iter().enumerate() {
+                let Some(e) = e else { continue };
+                for (i, &(fd, flags, _)) in e.fds.iter().enumerate() {
+                    let mut events = 0;
+                    if flags & READ != 0 {
+                        events |= libc::POLLIN;
+                    }
+                    if flags & SEND != 0 {
+                        events |= libc::POLLOUT;
+                    }
+                    if flags & EXCEPT != 0 {
+                        events |= libc::POLLPRI;
+                    }
+                    pfds.push(libc::pollfd { fd, events, revents: 0 });
+                    owners.push((slot, i));
+                }
+            }
+        }
+        let wait = if fast_ready {
+            Some(Duration::ZERO)
+        } else {
+            use_timeout.then(|| match ty {
+                SelectorType::FdSelect => Duration::from_micros(usec_timeout),
+                _ => Duration::from_millis(usec_timeout / 1000),
+            })
+        };
+        sys::poll_fds(&mut pfds, wait).map_err(SelectError::Os)?;
+        let fast = if pfds[0].revents != 0 || fast_ready {
+            self.select_fast(0, true)?
+        } else {
+            self.select_fast_clear();
+            0
+        };
+        let mut ready_objects = std::collections::HashSet::new();
+        {
+            let mut t = self.shared.ctrl.lock();
+            for (p, &(slot, i)) in pfds[1..].iter().zip(&owners) {
+                let Some(Some(e)) = t.entries.get_mut(slot) else { continue };
+                let Some(f) = e.fds.get_mut(i) else { continue };
+                let r = p.revents;
+                let mut bits = 0;
+                if r & libc::POLLIN != 0 || (r & libc::POLLHUP != 0 && f.1 & READ != 0) {
+                    bits |= READ;
+                }
+                if r & libc::POLLOUT != 0 {
+                    bits |= SEND;
+                }
+                if r & (libc::POLLERR | libc::POLLNVAL | libc::POLLPRI) != 0
+                    || (r & libc::POLLHUP != 0 && f.1 & READ == 0)
+                {
+                    bits |= EXCEPT;
+                }
+                f.2 = bits;
+                if bits != 0 {
+                    ready_objects.insert(slot);
+                }
+            }
+        }
+        for (token, o) in &objects {
+            if self.ctrl_live(*token) {
+                o.post_select();
+            }
+        }
+        Ok(fast + ready_objects.len())
+    }
+
+    /// Forgets the builtin objects' results of the previous round.
+    fn select_fast_clear(&self) {
+        let mut inner = self.shared.inner.lock();
+        for slot in std::mem::take(&mut inner.with_results) {
+            if let Some(Some(e)) = inner.entries.get_mut(slot) {
+                e.results = 0;
+            }
+        }
+        end_round(&mut inner);
     }
 
     /// The current type: a dynamic selector reports `FdPoll` once concrete.
@@ -384,7 +651,7 @@ impl Selector {
 
     /// Objects attached (persistently or for the next select).
     pub fn num_objects(&self) -> usize {
-        self.shared.inner.lock().participants
+        self.shared.inner.lock().participants + self.shared.ctrl_count.load(Ordering::Relaxed)
     }
 
     pub(crate) fn same(&self, shared: &Arc<SelectorShared>) -> bool {
@@ -393,6 +660,7 @@ impl Selector {
 
     /// Detaches everything and clears all results; the type is kept.
     pub fn reset(&self) {
+        self.clear_ctrl();
         self.shared.inner.lock().clear();
     }
 
@@ -440,6 +708,13 @@ impl Selector {
     /// One blocking round (`NAL_SELECTOR_select`). Ok(n>0): n objects have
     /// results; Ok(0): timed out.
     pub fn select(&self, usec_timeout: u64, use_timeout: bool) -> Result<usize, SelectError> {
+        if self.shared.ctrl_count.load(Ordering::Relaxed) != 0 {
+            return self.select_mixed(usec_timeout, use_timeout);
+        }
+        self.select_fast(usec_timeout, use_timeout)
+    }
+
+    fn select_fast(&self, usec_timeout: u64, use_timeout: bool) -> Result<usize, SelectError> {
         let mut guard = self.shared.inner.lock();
         let inner = &mut *guard;
         if !inner.is_concrete() {
@@ -580,6 +855,13 @@ impl Attachment {
         Some(f(&mut inner, self.slot))
     }
 
+    /// The C handle of the selector and a token naming this entry in it
+    /// (never 0), while the attachment is live.
+    pub fn handle_and_token(&self) -> Option<(usize, usize)> {
+        let handle = self.shared.handle.load(Ordering::Relaxed);
+        (self.is_live() && handle != 0).then(|| (handle, (1 << 63) | ((self.id as usize) << 24) | (self.slot + 1)))
+    }
+
     /// Still registered (the selector was not freed or reset since).
     pub fn is_live(&self) -> bool {
         self.with(|_, _| ()).is_some()
@@ -688,5 +970,76 @@ impl BufferWatch for EntryWatch {
             }
             inner.refresh(self.slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A control-protocol object that only records whether it was told the
+    /// selector went away.
+    struct Probe(AtomicBool);
+
+    impl CtrlObject for Probe {
+        fn pre_select(&self) {}
+        fn post_select(&self) {}
+        fn detached(&self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn ctrl_tokens_never_reach_a_newer_object() {
+        let sel = Selector::new();
+        let probe = Arc::new(Probe(AtomicBool::new(false)));
+        let old = sel.ctrl_attach(probe.clone()).unwrap();
+        assert!(sel.ctrl_detach(old));
+        assert!(!sel.ctrl_detach(old), "detached twice");
+        let new = sel.ctrl_attach(probe.clone()).unwrap();
+        assert_ne!(old, new, "the slot is reused, the token is not");
+        assert!(!sel.ctrl_fdset(old, 0, READ), "a stale token misses");
+        assert_eq!(sel.ctrl_fdtest(old, 0), None);
+        assert!(sel.ctrl_fdset(new, 0, READ));
+        assert_eq!(sel.ctrl_fdtest(new, 0), Some(0)); // nothing selected yet
+        assert!(!sel.ctrl_fdset(new, -1, READ), "negative descriptors are refused");
+        assert_eq!(sel.num_objects(), 1);
+        assert_eq!(sel.selector_type(), SelectorType::FdPoll, "the first attach makes it concrete");
+        sel.reset();
+        assert!(probe.0.load(Ordering::Relaxed), "reset tells the object");
+        assert_eq!(sel.num_objects(), 0);
+    }
+
+    #[test]
+    fn ctrl_objects_get_results_from_a_mixed_select() {
+        struct Pipe {
+            sel: std::sync::Weak<Selector>,
+            token: Mutex<usize>,
+            fd: RawFd,
+            got: Mutex<u8>,
+        }
+        impl CtrlObject for Pipe {
+            fn pre_select(&self) {
+                let sel = self.sel.upgrade().unwrap();
+                assert!(sel.ctrl_fdset(*self.token.lock(), self.fd, READ));
+            }
+            fn post_select(&self) {
+                let sel = self.sel.upgrade().unwrap();
+                *self.got.lock() = sel.ctrl_fdtest(*self.token.lock(), self.fd).unwrap();
+            }
+            fn detached(&self) {}
+        }
+        let (r, w) = sys::socket_pair().unwrap();
+        let sel = Arc::new(Selector::with_type(SelectorType::FdPoll));
+        let pipe =
+            Arc::new(Pipe { sel: Arc::downgrade(&sel), token: Mutex::new(0), fd: r.as_raw_fd(), got: Mutex::new(0) });
+        *pipe.token.lock() = sel.ctrl_attach(pipe.clone()).unwrap();
+        assert_eq!(sel.select(10_000, true).unwrap(), 0, "nothing to read yet");
+        assert_eq!(*pipe.got.lock(), 0);
+        sys::write(w.as_raw_fd(), b"x").unwrap();
+        assert_eq!(sel.select(1_000_000, true).unwrap(), 1);
+        assert_eq!(*pipe.got.lock(), READ);
+        sel.reset();
     }
 }

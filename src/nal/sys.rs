@@ -234,6 +234,17 @@ pub fn poll_one(fd: RawFd, events: libc::c_short, timeout_ms: libc::c_int) -> io
     cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }).map(|n| n > 0)
 }
 
+/// poll(2) over `fds`, waiting at most `timeout` (None: no limit), with
+/// microsecond precision (ppoll). Returns how many descriptors have events.
+pub fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<usize> {
+    let ts = timeout.map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ });
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: fds is a live slice of pollfd of the length passed; tsp is
+    // NULL or points at a live timespec; no signal mask is passed.
+    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, std::ptr::null()) };
+    cvt(n).map(|n| n as usize)
+}
+
 /// Whether a descriptor number refers to an open descriptor.
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number is harmless; EBADF means not open.
