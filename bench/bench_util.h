@@ -1,13 +1,45 @@
 /* Helpers shared by the distcache benchmarks: clock, latency samples,
- * stopping a started server. Header-only; each program includes it once. */
+ * starting a tool and waiting for its socket, stopping a started server. Header-only; each program includes it once. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Starts a tool with stdout/stderr on the null device. */
+static pid_t spawn(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Waits up to 5 s for a unix socket file to appear. */
+static int wait_for(const char *path)
+{
+	struct stat st;
+	int i;
+	for (i = 0; i < 500; i++) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
 
 static double now_s(void)
 {

@@ -45,33 +45,6 @@
 
 static double row_secs = 0.5;
 
-static pid_t spawn(char *const argv[])
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int wait_for(const char *path)
-{
-	struct stat st;
-	int i;
-	for (i = 0; i < 500; i++) {
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			return 1;
-		usleep(10000);
-	}
-	return 0;
-}
-
 static int free_port(void)
 {
 	struct sockaddr_in a;
