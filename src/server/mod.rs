@@ -1,14 +1,19 @@
 //! Server-side request handling: answers distcache requests from a
 //! [`Cache`], counts operations, and drives server-end plugs.
+//!
+//! A server may instead keep its sessions in an [`AsyncStore`] (answered
+//! off the event loop's thread): then [`Server::route`] answers what needs
+//! no store at once and turns the rest into [`StoreOp`]s, and
+//! [`Server::finish`] turns the store's answers into response payloads.
 
 pub mod event_loop;
 
-use crate::cache::{Cache, Now};
+use crate::cache::{AsyncStore, Cache, NoCache, Now, StoreAnswer, StoreOp};
 use crate::nal::buffer::SharedBuffer;
 use crate::protocol::frame::{frame_payloads, scan_message};
 use crate::protocol::payload::{parse_add, AddParse};
 use crate::protocol::plug::WriteState;
-use crate::protocol::{encode_message, status, Cmd, Corrupt, Plug, HEADER_LEN, MAX_TOTAL_DATA};
+use crate::protocol::{encode_message, status, Cmd, Corrupt, Plug, HEADER_LEN, MAX_ID_LEN, MAX_TOTAL_DATA};
 
 /// Why a client must be dropped without an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct Answered {
 /// The request-answering half of a distcache server.
 pub struct Server {
     cache: Box<dyn Cache>,
+    /// Where sessions live when they are not in `cache`.
+    store: Option<Box<dyn AsyncStore>>,
     operations: u64,
     expiry_floor_ms: u64,
     reply: Vec<u8>,
@@ -58,11 +65,80 @@ impl Server {
     pub fn new(cache: Box<dyn Cache>) -> Self {
         Self {
             cache,
+            store: None,
             operations: 0,
             expiry_floor_ms: 0,
             reply: Vec::with_capacity(MAX_TOTAL_DATA),
             gathered: Vec::new(),
         }
+    }
+
+    /// A server whose sessions live in `store` (served by
+    /// [`event_loop::serve`]; [`Server::process`] and [`Server::answer`]
+    /// answer every request as failed).
+    pub fn with_store(store: Box<dyn AsyncStore>) -> Self {
+        let mut s = Self::new(Box::new(NoCache));
+        s.store = Some(store);
+        s
+    }
+
+    /// The asynchronous store, if sessions live in one.
+    pub fn store_mut(&mut self) -> Option<&mut (dyn AsyncStore + 'static)> {
+        self.store.as_deref_mut()
+    }
+
+    /// For a server with an [`AsyncStore`]: what to do with one request.
+    /// Ok(Some(op)) goes to the store (its answer then goes through
+    /// [`Server::finish`]); Ok(None) means `reply` holds the response
+    /// payload already (a rejected ADD, an id no session can have).
+    pub fn route(&mut self, cmd: Cmd, payload: &[u8], reply: &mut Vec<u8>) -> Result<Option<StoreOp>, ClientFailure> {
+        reply.clear();
+        let op = match cmd {
+            Cmd::Add => match parse_add(payload) {
+                AddParse::Truncated => return Err(ClientFailure::TruncatedAdd),
+                AddParse::Reject(code) => {
+                    reply.push(code);
+                    self.operations += 1;
+                    return Ok(None);
+                }
+                AddParse::Ok(req) => StoreOp::Add {
+                    id: req.id.to_vec(),
+                    data: req.data.to_vec(),
+                    ttl_ms: u64::from(req.timeout_ms).max(self.expiry_floor_ms),
+                },
+            },
+            _ if payload.is_empty() || payload.len() > MAX_ID_LEN => {
+                // never stored: a miss, as with the builtin cache
+                reply.push(status::NOTOK);
+                self.operations += 1;
+                return Ok(None);
+            }
+            Cmd::Get => StoreOp::Get { id: payload.to_vec() },
+            Cmd::Remove => StoreOp::Remove { id: payload.to_vec() },
+            Cmd::Have => StoreOp::Have { id: payload.to_vec() },
+        };
+        Ok(Some(op))
+    }
+
+    /// The response payload for a store's answer to a `cmd` request. A
+    /// store failure is answered with the single byte DC_ERR_DISCONNECTED
+    /// (2), as dc_client answers when its upstream is lost: every client
+    /// library reads it as a failure, never as a miss or a success.
+    pub fn finish(&mut self, cmd: Cmd, answer: StoreAnswer, reply: &mut Vec<u8>) {
+        reply.clear();
+        self.operations += 1;
+        let byte = match (cmd, answer) {
+            (Cmd::Get, StoreAnswer::Data(d)) if !d.is_empty() && d.len() <= MAX_TOTAL_DATA => {
+                *reply = d;
+                return;
+            }
+            (Cmd::Add, StoreAnswer::Yes) => status::OK,
+            (Cmd::Add, StoreAnswer::No) => status::ADD_MATCHING_SESSION,
+            (Cmd::Remove | Cmd::Have, StoreAnswer::Yes) => status::OK,
+            (Cmd::Get | Cmd::Remove | Cmd::Have, StoreAnswer::No) => status::NOTOK,
+            _ => status::DISCONNECTED,
+        };
+        reply.push(byte);
     }
 
     /// ADDs with a shorter timeout are stored for `floor_ms` instead
@@ -97,6 +173,11 @@ impl Server {
     /// Computes the response payload of one request into `reply`.
     pub fn answer(&mut self, now: Now, cmd: Cmd, payload: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientFailure> {
         reply.clear();
+        if self.store.is_some() {
+            // Sessions live elsewhere: only the event loop can ask.
+            reply.push(status::DISCONNECTED);
+            return Ok(());
+        }
         let byte = match cmd {
             Cmd::Add => match parse_add(payload) {
                 AddParse::Truncated => return Err(ClientFailure::TruncatedAdd),
@@ -170,6 +251,71 @@ impl Server {
             }
             done.used += msg.used;
         }
+        done
+    }
+
+    /// For a server with an [`AsyncStore`]: takes up to `max_requests`
+    /// whole requests from the front of `input`. For each, `each(uid, cmd,
+    /// reply)` is called in order: with `Some(payload)` when the response
+    /// is known now, or with None when the request goes to the store, in
+    /// which case `each` returns the tag the store's answer will carry.
+    /// `more` says requests were left at the limit.
+    pub fn route_stream(
+        &mut self,
+        input: &[u8],
+        max_requests: usize,
+        mut each: impl FnMut(u32, Cmd, Option<&[u8]>) -> u64,
+    ) -> Answered {
+        let mut done = Answered { used: 0, more: false, failure: None };
+        if self.store.is_none() {
+            done.failure = Some(ClientFailure::Cache);
+            return done;
+        }
+        let mut taken = 0;
+        let mut reply = std::mem::take(&mut self.reply);
+        while done.used < input.len() {
+            if taken >= max_requests {
+                done.more = true;
+                break;
+            }
+            let msg = match scan_message(&input[done.used..], false) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(c) => {
+                    done.failure = Some(ClientFailure::Corrupt(c));
+                    break;
+                }
+            };
+            let frames = &input[done.used..done.used + msg.used];
+            let res = if msg.used == HEADER_LEN + msg.payload_len {
+                self.route(msg.cmd, &frames[HEADER_LEN..], &mut reply)
+            } else {
+                let mut whole = std::mem::take(&mut self.gathered);
+                whole.clear();
+                frame_payloads(frames).for_each(|piece| whole.extend_from_slice(piece));
+                let res = self.route(msg.cmd, &whole, &mut reply);
+                self.gathered = whole;
+                res
+            };
+            match res {
+                Ok(None) => {
+                    each(msg.uid, msg.cmd, Some(&reply));
+                }
+                Ok(Some(op)) => {
+                    let tag = each(msg.uid, msg.cmd, None);
+                    if let Some(store) = self.store.as_mut() {
+                        store.submit(tag, op);
+                    }
+                }
+                Err(e) => {
+                    done.failure = Some(e);
+                    break;
+                }
+            }
+            taken += 1;
+            done.used += msg.used;
+        }
+        self.reply = reply;
         done
     }
 
