@@ -140,11 +140,18 @@ fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Requests are small and answered one by one: Nagle's algorithm would
+/// hold each behind the previous one's acknowledgement.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
 async fn connect(config: &RedisConfig) -> Result<Conn, RedisError> {
     let certs = || redis::TlsCertificates { client_tls: None, root_cert: config.ca_pem.clone() };
     if config.cluster {
         let urls: Vec<String> = config.nodes.iter().map(|n| config.node_url(n)).collect();
         let mut b = redis::cluster::ClusterClientBuilder::new(urls)
+            .tcp_settings(tcp_settings())
             .connection_timeout(config.timeout)
             .response_timeout(config.timeout)
             .retries(3)
@@ -173,8 +180,9 @@ async fn connect(config: &RedisConfig) -> Result<Conn, RedisError> {
     if let Some(p) = &config.password {
         settings = settings.set_password(p);
     }
-    let info =
-        redis::IntoConnectionInfo::into_connection_info(config.node_url(node).as_str())?.set_redis_settings(settings);
+    let info = redis::IntoConnectionInfo::into_connection_info(config.node_url(node).as_str())?
+        .set_redis_settings(settings)
+        .set_tcp_settings(tcp_settings());
     let client = if config.tls { Client::build_with_tls(info, certs())? } else { Client::open(info)? };
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.timeout))
