@@ -449,7 +449,13 @@ fn startup_errors_name_what_is_wrong() {
 #[test]
 fn acl_user_and_password() {
     let dir = temp_dir("acl");
-    let redis = Redis::start(&dir, &["--user", "default", "off", "--user", "web", "on", ">s3cret", "~dc:*", "+@all"]);
+    let redis = Redis::start(
+        &dir,
+        &[
+            "--user", "default", "off", "--user", "web", "on", ">s3cret", "~dc:*", "+set", "+get", "+del", "+exists",
+            "+ping",
+        ],
+    );
     let url = format!("redis://web:s3cret@127.0.0.1:{}", redis.port);
     let dc = Dc::start(&dir, "url", &["-cache", &url]);
     let mut s = dc.connect();
@@ -613,6 +619,27 @@ fn cluster_survives_losing_a_master() {
         let acked: i64 = nodes[m].cli(&["WAIT", "1", "5000"]).trim().parse().unwrap();
         assert!(acked >= 1, "replicated");
     }
+    // a paused master delays only the requests for its keys
+    let slot_of = |key: &str| nodes[0].cli(&["CLUSTER", "KEYSLOT", &format!("dc:{key}")]).trim().to_string();
+    let owner = |key: &str| {
+        let slot = slot_of(key);
+        masters.iter().copied().find(|&m| nodes[m].cli(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).trim() != "0").unwrap()
+    };
+    let paused = owner("c0");
+    let other = (1..n).find(|&i| owner(&format!("c{i}")) != paused).unwrap();
+    assert_eq!(nodes[paused].cli(&["CLIENT", "PAUSE", "1500", "ALL"]).trim(), "OK");
+    let mut slow = dc.connect();
+    send(&mut slow, 1, Cmd::Get, b"c0");
+    let mut fast = dc.connect();
+    let t = Instant::now();
+    assert_eq!(ask(&mut fast, Cmd::Get, format!("c{other}").as_bytes()), data(other));
+    slow.set_nonblocking(true).unwrap();
+    let mut probe = [0u8; 1];
+    let waiting = matches!(slow.read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    assert!(waiting, "another node's key answered first (in {:?})", t.elapsed());
+    slow.set_nonblocking(false).unwrap();
+    let (_, _, p) = read_response(&mut slow);
+    assert!(p == [FAILED] || p == data(0), "the paused node's key: failed or late, never a miss");
     // kill -9 the master of the first session's slot
     let mut s = dc.connect();
     let slot = nodes[0].cli(&["CLUSTER", "KEYSLOT", "dc:c0"]).trim().to_string();
