@@ -384,7 +384,7 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::BuiltinCache;
+    use crate::cache::{AsyncStore, BuiltinCache, StoreAnswer, StoreOp};
     use crate::protocol::encode_message;
     use crate::protocol::payload::encode_add;
 
@@ -413,6 +413,79 @@ mod tests {
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(604_800_001, b"i", b"d").unwrap()), Ok(vec![102]));
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, b"id", b"").unwrap()), Ok(vec![100]));
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, &[1; 65], b"d").unwrap()), Ok(vec![103]));
+    }
+
+    /// A store that records what it is asked (answers come from the
+    /// test through `finish`).
+    struct Recorder(std::sync::Arc<parking_lot::Mutex<Vec<(u64, StoreOp)>>>);
+
+    impl AsyncStore for Recorder {
+        fn set_notify(&mut self, _notify: Box<dyn Fn() + Send + Sync>) {}
+        fn submit(&mut self, tag: u64, op: StoreOp) {
+            self.0.lock().push((tag, op));
+        }
+        fn take_done(&mut self, _out: &mut Vec<(u64, StoreAnswer)>) {}
+    }
+
+    #[test]
+    fn store_requests_are_routed_and_answers_mapped_like_the_builtin_cache() {
+        let asked = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let mut s = Server::with_store(Box::new(Recorder(asked.clone())));
+        s.set_expiry_floor(2000);
+        let mut input = Vec::new();
+        encode_message(&mut input, false, 1, Cmd::Add, &encode_add(1000, b"id", b"data").unwrap());
+        encode_message(&mut input, false, 2, Cmd::Get, b"");
+        encode_message(&mut input, false, 3, Cmd::Have, &[1; 65]);
+        encode_message(&mut input, false, 4, Cmd::Add, &encode_add(604_800_001, b"i", b"d").unwrap());
+        encode_message(&mut input, false, 5, Cmd::Remove, b"id");
+        encode_message(&mut input, false, 6, Cmd::Get, b"id");
+        let mut seen = Vec::new();
+        let mut tag = 100;
+        let done = s.route_stream(&input, 5, |uid, cmd, reply| {
+            seen.push((uid, cmd, reply.map(|r| r.to_vec())));
+            tag += 1;
+            tag
+        });
+        assert_eq!(done.failure, None);
+        assert!(done.more, "stopped at 5 requests");
+        assert_eq!(
+            seen,
+            [
+                (1, Cmd::Add, None),
+                (2, Cmd::Get, Some(vec![status::NOTOK])),
+                (3, Cmd::Have, Some(vec![status::NOTOK])),
+                (4, Cmd::Add, Some(vec![status::ADD_TIMEOUT_RANGE])),
+                (5, Cmd::Remove, None),
+            ]
+        );
+        assert_eq!(
+            *asked.lock(),
+            [
+                (101, StoreOp::Add { id: b"id".to_vec(), data: b"data".to_vec(), ttl_ms: 2000 }),
+                (105, StoreOp::Remove { id: b"id".to_vec() }),
+            ]
+        );
+        let mut r = Vec::new();
+        for (cmd, answer, want) in [
+            (Cmd::Add, StoreAnswer::Yes, &[status::OK][..]),
+            (Cmd::Add, StoreAnswer::No, &[status::ADD_MATCHING_SESSION]),
+            (Cmd::Add, StoreAnswer::Failed, &[status::DISCONNECTED]),
+            (Cmd::Get, StoreAnswer::Data(b"hello".to_vec()), b"hello"),
+            (Cmd::Get, StoreAnswer::No, &[status::NOTOK]),
+            (Cmd::Get, StoreAnswer::Data(Vec::new()), &[status::DISCONNECTED]),
+            (Cmd::Get, StoreAnswer::Failed, &[status::DISCONNECTED]),
+            (Cmd::Remove, StoreAnswer::Yes, &[status::OK]),
+            (Cmd::Have, StoreAnswer::No, &[status::NOTOK]),
+            (Cmd::Have, StoreAnswer::Failed, &[status::DISCONNECTED]),
+        ] {
+            s.finish(cmd, answer, &mut r);
+            assert_eq!(r, want, "{cmd:?}");
+        }
+        // the synchronous path cannot reach the store: it answers failure
+        assert_eq!(ask(&mut s, Cmd::Have, b"id"), Ok(vec![status::DISCONNECTED]));
+        // a server without a store refuses to route
+        let done = server().route_stream(&input, 5, |_, _, _| 0);
+        assert_eq!(done.failure, Some(ClientFailure::Cache));
     }
 
     #[test]

@@ -259,7 +259,7 @@ mod tests {
         let c = RedisConfig::parse("redis://127.0.0.1:7000").unwrap();
         assert_eq!((c.tls, c.cluster, c.db), (false, false, 0));
         assert_eq!(c.nodes, [("127.0.0.1".to_string(), 7000)]);
-        assert_eq!((c.username, c.password), (None, None));
+        assert_eq!((c.username.as_deref(), c.password.as_deref()), (None, None));
         let c = RedisConfig::parse("rediss://dc%40web:p%3Ass@cache.example:6380/3").unwrap();
         assert!(c.tls && !c.cluster);
         assert_eq!(c.username.as_deref(), Some("dc@web"));
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(c.db, 3);
         let c = RedisConfig::parse("redis://:secret@[::1]").unwrap();
         assert_eq!(c.nodes, [("::1".to_string(), 6379)]);
-        assert_eq!((c.username, c.password.as_deref()), (None, Some("secret")));
+        assert_eq!((c.username.as_deref(), c.password.as_deref()), (None, Some("secret")));
         assert_eq!(c.node_url(&c.nodes[0]), "redis://[::1]:6379");
         assert_eq!(c.key(b"\x00id"), b"dc:\x00id");
     }
