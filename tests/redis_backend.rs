@@ -550,6 +550,39 @@ fn tls_with_a_private_ca() {
     assert!(err.contains("no PEM certificate"), "{err}");
 }
 
+/// Gets c0..c{n-1} until every one came back intact: a failure (0x02)
+/// is tried again, anything else (a miss, other data) fails the test.
+/// Returns the rounds taken and the failures seen.
+fn retrieve_all(s: &mut UnixStream, n: usize, data: &impl Fn(usize) -> Vec<u8>) -> (usize, usize) {
+    let mut todo: Vec<usize> = (0..n).collect();
+    let (mut rounds, mut failed) = (0, 0);
+    let start = Instant::now();
+    while !todo.is_empty() {
+        rounds += 1;
+        assert!(start.elapsed() < Duration::from_secs(60), "{} sessions still failing", todo.len());
+        let mut req = Vec::new();
+        for &i in &todo {
+            encode_message(&mut req, false, i as u32, Cmd::Get, format!("c{i}").as_bytes());
+        }
+        let mut w = s.try_clone().unwrap();
+        let wr = std::thread::spawn(move || w.write_all(&req).unwrap());
+        let mut again = Vec::new();
+        for &i in &todo {
+            let (uid, cmd, p) = read_response(s);
+            assert_eq!((uid, cmd), (i as u32, Cmd::Get), "answers in request order");
+            if p == [FAILED] {
+                again.push(i);
+            } else {
+                assert!(p == data(i), "session c{i}: {} bytes {:?}, not the session", p.len(), &p[..p.len().min(4)]);
+            }
+        }
+        wr.join().unwrap();
+        failed += again.len();
+        todo = again;
+    }
+    (rounds, failed)
+}
+
 #[test]
 fn cluster_survives_losing_a_master() {
     let dir = temp_dir("cluster");
@@ -612,9 +645,22 @@ fn cluster_survives_losing_a_master() {
     for w in writers {
         w.join().unwrap();
     }
-    // every write acknowledged by a replica too
     let masters: Vec<usize> = (0..6).filter(|&k| nodes[k].cli(&["ROLE"]).lines().next() == Some("master")).collect();
     assert_eq!(masters.len(), 3);
+    // resharding: 1,000 slots move to another master; dc_server follows
+    // the MOVED redirections
+    let id = |k: usize| nodes[k].cli(&["CLUSTER", "MYID"]).trim().to_string();
+    let out = Command::new(tool("redis-cli"))
+        .args(["--cluster", "reshard", &addrs[masters[0]], "--cluster-from", &id(masters[0])])
+        .args(["--cluster-to", &id(masters[1]), "--cluster-slots", "1000", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reshard: {}", String::from_utf8_lossy(&out.stdout));
+    let mut s = dc.connect();
+    let t = Instant::now();
+    let (rounds, failed) = retrieve_all(&mut s, n, &data);
+    eprintln!("after resharding: {failed} GETs failed (0x02) over {rounds} rounds, all retrieved in {:?}", t.elapsed());
+    // every write acknowledged by a replica too
     for &m in &masters {
         let acked: i64 = nodes[m].cli(&["WAIT", "1", "5000"]).trim().parse().unwrap();
         assert!(acked >= 1, "replicated");
@@ -641,7 +687,6 @@ fn cluster_survives_losing_a_master() {
     let (_, _, p) = read_response(&mut slow);
     assert!(p == [FAILED] || p == data(0), "the paused node's key: failed or late, never a miss");
     // kill -9 the master of the first session's slot
-    let mut s = dc.connect();
     let slot = nodes[0].cli(&["CLUSTER", "KEYSLOT", "dc:c0"]).trim().to_string();
     let victim = masters
         .iter()
@@ -665,23 +710,9 @@ fn cluster_survives_losing_a_master() {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("failover: {failed} failed GETs over {:?}", started.elapsed());
-    // all 5,000 retrievable afterwards (pipelined)
-    let mut req = Vec::new();
-    for i in 0..n {
-        encode_message(&mut req, false, i as u32, Cmd::Get, format!("c{i}").as_bytes());
-    }
-    let mut w = s.try_clone().unwrap();
-    let wr = std::thread::spawn(move || w.write_all(&req).unwrap());
-    let mut lost = Vec::new();
-    for i in 0..n {
-        let (uid, cmd, p) = read_response(&mut s);
-        assert_eq!((uid, cmd), (i as u32, Cmd::Get));
-        if p != data(i) {
-            lost.push((i, p.len()));
-        }
-    }
-    wr.join().unwrap();
-    assert!(lost.is_empty(), "{} sessions not retrieved: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    // all 5,000 retrievable afterwards
+    let (rounds, failed) = retrieve_all(&mut s, n, &data);
+    eprintln!("after the failover: {failed} GETs failed (0x02) over {rounds} rounds, all retrieved");
     assert_eq!(add(&mut s, b"after", b"12345", 60_000), [OK]);
     drop(nodes);
 }
