@@ -63,6 +63,8 @@ struct Redis {
     dir: PathBuf,
     args: Vec<String>,
     tls: bool,
+    /// What redis-cli needs to reach it (TLS options).
+    cli_args: Vec<String>,
 }
 
 impl Redis {
@@ -94,7 +96,12 @@ impl Redis {
             .map(|s| s.to_string()),
         );
         args.extend(extra.iter().map(|s| s.replace("{port}", &port.to_string())));
-        let mut r = Redis { child: None, port, dir: dir.to_path_buf(), args, tls };
+        // redis-cli trusts the CA the server is given
+        let cli_args = match extra.iter().position(|a| *a == "--tls-ca-cert-file") {
+            Some(i) => vec!["--tls".to_string(), "--cacert".to_string(), extra[i + 1].to_string()],
+            None => Vec::new(),
+        };
+        let mut r = Redis { child: None, port, dir: dir.to_path_buf(), args, tls, cli_args };
         r.spawn();
         r
     }
@@ -123,6 +130,7 @@ impl Redis {
     fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(tool("redis-cli"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .unwrap();
@@ -715,4 +723,59 @@ fn cluster_survives_losing_a_master() {
     eprintln!("after the failover: {failed} GETs failed (0x02) over {rounds} rounds, all retrieved");
     assert_eq!(add(&mut s, b"after", b"12345", 60_000), [OK]);
     drop(nodes);
+}
+
+#[test]
+fn cluster_over_tls() {
+    let dir = temp_dir("tls-cluster");
+    let (ca, crt, key) = make_ca(&dir, "cluster");
+    let (crt, key, cas) = (crt.to_str().unwrap(), key.to_str().unwrap(), ca.to_str().unwrap());
+    let nodes: Vec<Redis> = (0..3)
+        .map(|_| {
+            Redis::start(
+                &dir,
+                &[
+                    "--tls-port",
+                    "{port}",
+                    "--tls-cert-file",
+                    crt,
+                    "--tls-key-file",
+                    key,
+                    "--tls-ca-cert-file",
+                    cas,
+                    "--tls-auth-clients",
+                    "no",
+                    "--tls-cluster",
+                    "yes",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes-{port}.conf",
+                ],
+            )
+        })
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new(tool("redis-cli"))
+        .args(["--tls", "--cacert", cas, "--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    wait_for("cluster ok", Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+    let url = format!("rediss+cluster://{}", addrs[0]);
+    let dc = Dc::start(&dir, "dc", &["-cache", &url, "-cache-ca", cas]);
+    let mut s = dc.connect();
+    // keys on every master
+    for i in 0..300usize {
+        assert_eq!(add(&mut s, format!("t{i}").as_bytes(), &session(i, 200), 60_000), [OK]);
+    }
+    for i in 0..300usize {
+        assert_eq!(ask(&mut s, Cmd::Get, format!("t{i}").as_bytes()), session(i, 200));
+    }
+    let per_node: Vec<i64> = nodes.iter().map(|n| n.cli(&["DBSIZE"]).trim().parse().unwrap()).collect();
+    assert!(per_node.iter().all(|&k| k > 0), "spread over the masters: {per_node:?}");
 }
