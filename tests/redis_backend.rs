@@ -323,6 +323,10 @@ fn expiry_floor_applies() {
     assert_eq!(ask(&mut s, Cmd::Have, b"f"), [OK]);
     let ttl: i64 = redis.cli(&["PTTL", "dc:f"]).trim().parse().unwrap();
     assert!((3000..=5000).contains(&ttl), "stored for the floor ({ttl} ms)");
+    // a database the server does not have: a start-up error
+    let (rc, err) = dc_refuses(&["-cache", &format!("{}/99", redis.url())], &[]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("DB index is out of range"), "{err}");
 }
 
 #[test]

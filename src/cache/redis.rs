@@ -110,7 +110,13 @@ struct Link {
 /// exits) rather than an unreachable store (dc_server starts and retries).
 fn fatal(e: &RedisError) -> bool {
     let text = e.to_string().to_ascii_lowercase();
-    matches!(e.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig)
+    // The server refused the connection's set-up (AUTH, SELECT, ...):
+    // only a server that is still starting or failing over may change
+    // its mind.
+    let transient = ["loading", "busy", "clusterdown", "tryagain", "masterdown"];
+    let refused = matches!(e.kind(), redis::ErrorKind::Server(_)) && !transient.iter().any(|t| text.contains(t));
+    refused
+        || matches!(e.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig)
         || text.contains("wrongpass")
         || text.contains("noauth")
         || text.contains("certificate")
