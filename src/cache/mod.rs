@@ -10,9 +10,11 @@
 //! answers when the store signals that some are ready.
 
 mod builtin;
+#[cfg(feature = "redis-store")]
 pub mod redis;
 
 pub use builtin::BuiltinCache;
+#[cfg(feature = "redis-store")]
 pub use redis::RedisStore;
 
 /// Smallest and largest capacity of the builtin cache.
