@@ -357,7 +357,9 @@ fn recorded_vectors_byte_for_byte() {
 fn pipelined_requests_answered_in_order_across_clients() {
     let dir = temp_dir("pipeline");
     let redis = Redis::start(&dir, &[]);
-    let dc = Dc::start(&dir, "dc", &["-cache", &redis.url()]);
+    // (12,000 requests in flight on a loaded machine: a generous timeout,
+    // this is about order)
+    let dc = Dc::start(&dir, "dc", &["-cache", &redis.url(), "-cache-timeout", "10000"]);
     let threads: Vec<_> = (0..8usize)
         .map(|t| {
             let mut s = dc.connect();

@@ -100,7 +100,9 @@ impl Conn {
 /// What the backend thread shares between its tasks.
 struct Link {
     config: RedisConfig,
-    conn: Mutex<Option<Conn>>,
+    /// The connection and its generation (bumped whenever it is
+    /// replaced or dropped).
+    conn: Mutex<(Option<Conn>, u64)>,
     /// Wakes the reconnecting task.
     lost: Notify,
     last_success: Mutex<Instant>,
@@ -234,11 +236,16 @@ fn interpret(op: &StoreOp, v: Value) -> StoreAnswer {
 
 impl Link {
     async fn execute(&self, op: StoreOp) -> StoreAnswer {
-        let Some(mut conn) = self.conn.lock().clone() else {
+        let (Some(mut conn), generation) = self.conn.lock().clone() else {
             return StoreAnswer::Failed;
         };
         let cmd = command(&self.config, &op);
         match tokio::time::timeout(self.config.timeout, conn.run(&cmd)).await {
+            // An answer that arrives on a connection already replaced may
+            // have been overtaken by later requests sent on the new one
+            // (a client's ADD executed after its REMOVE): only answers
+            // from the current connection are trusted.
+            Ok(Ok(_)) if self.conn.lock().1 != generation => StoreAnswer::Failed,
             Ok(Ok(v)) => {
                 *self.last_success.lock() = Instant::now();
                 interpret(&op, v)
@@ -250,10 +257,12 @@ impl Link {
                 StoreAnswer::Failed
             }
             Err(_) => {
-                // A standalone connection that does not answer in time may
-                // be half-dead: start a fresh one (the old one is kept
-                // until the new one is ready).
-                if matches!(conn, Conn::Single(_)) {
+                // A standalone connection that has answered nothing for a
+                // whole timeout may be half-dead: start a fresh one (the
+                // old one is kept until the new one is ready). One slow
+                // answer among others is not a reason.
+                let silent = self.last_success.lock().elapsed() >= self.config.timeout;
+                if silent && matches!(conn, Conn::Single(_)) {
                     self.lost.notify_one();
                 }
                 StoreAnswer::Failed
@@ -263,8 +272,11 @@ impl Link {
 
     fn broken(&self) {
         let mut conn = self.conn.lock();
-        match &*conn {
-            Some(Conn::Single(_)) => *conn = None,
+        match &conn.0 {
+            Some(Conn::Single(_)) => {
+                conn.0 = None;
+                conn.1 += 1;
+            }
             Some(Conn::Cluster(_)) => {
                 if self.last_success.lock().elapsed() < CLUSTER_REBUILD {
                     return;
@@ -287,11 +299,13 @@ impl Link {
             loop {
                 match connect(&self.config).await {
                     Ok(c) => {
-                        *self.conn.lock() = Some(c);
-                        *self.last_success.lock() = Instant::now();
-                        if reported || !up {
-                            eprintln!("Info, cache store connected");
+                        {
+                            let mut conn = self.conn.lock();
+                            conn.0 = Some(c);
+                            conn.1 += 1;
                         }
+                        *self.last_success.lock() = Instant::now();
+                        eprintln!("Info, cache store {}connected", if up { "re" } else { "" });
                         break;
                     }
                     Err(e) => {
@@ -334,13 +348,13 @@ impl RedisStore {
                     let first = connect(&config).await;
                     let link = Arc::new(Link {
                         config,
-                        conn: Mutex::new(None),
+                        conn: Mutex::new((None, 0)),
                         lost: Notify::new(),
                         last_success: Mutex::new(Instant::now()),
                     });
                     let up = match first {
                         Ok(c) => {
-                            *link.conn.lock() = Some(c);
+                            link.conn.lock().0 = Some(c);
                             let _ = first_tx.send(Ok(StartState::Connected));
                             true
                         }
