@@ -29,6 +29,9 @@ have openssl || need="$need openssl"
 # libclang for the bindgen prototype check (tests/header_prototypes.rs)
 dpkg -s libclang-dev > /dev/null 2>&1 || need="$need libclang-dev"
 EXTRA_DEBS="${EXTRA_DEBS:-} man-db groff-base" # manual page checks (capi-tests/scenario_tools_man.sh)
+# real Redis servers (standalone, cluster, TLS, ACL) and a CA for the
+# dc_server Redis backend tests (tests/redis_backend.rs, bench/redis.sh)
+EXTRA_DEBS="$EXTRA_DEBS redis-server redis-tools openssl"
 # libFuzzer's runtime for the fuzz targets (tools/fuzz.sh; normally pulled
 # in by libclang-dev)
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a > /dev/null 2>&1 || need="$need libclang-rt-14-dev"

@@ -58,6 +58,14 @@
 #         dc_server refuses it (one log line per attempt, naming the
 #         reason), B falls back to full handshakes (New), both serve,
 #         no child crashes, A's sessions still go to dc_server.
+# 5. A farm on Valkey/Redis (unless APACHE_TEST_REDIS=0): a redis-server
+#    (tools/deps.sh installs it) on a free 127.0.0.1 port, two dc_servers
+#    each on its own socket with -cache redis://..., Apache A on the first
+#    and B on the second (the fixed module, or the stock one with the
+#    floor):
+#      redis/a  both serve; b  a TLS 1.2 session made on A is Reused on B;
+#      redis/c  it is in Redis; d  TLS 1.3, B to A; then every process
+#      stopped.
 #
 # Must run as root (or with password-less sudo) when packages are missing;
 # as root Apache's children run as www-data. Every process started here is
@@ -104,6 +112,9 @@ fi
 DC_SERVER_PID=""
 DC_CLIENT_PID=""
 DC_CLIENT_B_PID=""
+REDIS_PID=""
+DC_A_PID=""
+DC_B_PID=""
 LOAD_PIDS=""
 APACHE_A_PID=""
 APACHE_B_PID=""
@@ -190,6 +201,9 @@ cleanup() {
 	[ -n "$DC_SERVER_PID" ] && kill -CONT "$DC_SERVER_PID" 2> /dev/null
 	stop_pid "$DC_CLIENT_B_PID"
 	stop_pid "$DC_SERVER_PID"
+	stop_pid "$DC_A_PID"
+	stop_pid "$DC_B_PID"
+	stop_pid "$REDIS_PID"
 	remove_src_list
 	save_logs
 	rm -rf "$T"
@@ -889,4 +903,80 @@ run_tls() {
 for v in $VARIANTS; do
 	if [ $v = tls ]; then run_tls; else run_variant $v; fi
 done
+
+# ---------------------------------------------------------------------------
+# 5. Two Apaches, each with its own dc_server, both dc_servers on one Redis.
+run_redis_farm() {
+	R=$T/run-redis
+	mkdir -p "$R"
+	module=$T/mod-fixed/.libs/mod_socache_dc.so
+	floor=""
+	if [ ! -f "$module" ]; then
+		module=$T/mod-stock/.libs/mod_socache_dc.so
+		floor="-expiry-floor $FLOOR_MS"
+	fi
+	if [ ! -f "$module" ] || [ -z "$PORT_A" ] || [ ! -f "$T/cert.pem" ]; then
+		bad redis/setup "not run: no module, certificate or ports"
+		return
+	fi
+	if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null; then
+		bad redis/setup "redis-server or redis-cli missing (tools/deps.sh installs them)"
+		return
+	fi
+	rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$R" --logfile "$R/redis.log" &
+	REDIS_PID=$!
+	i=0
+	while [ $i -lt 250 ] && [ "$(redis-cli -p "$rport" PING 2> /dev/null)" != PONG ]; do sleep 0.02; i=$((i + 1)); done
+	note "redis: redis-server on 127.0.0.1:$rport; dc_server per Apache ($(basename "$(dirname "$(dirname "$module")")")${floor:+, $floor})"
+	rm -f "$T/dc_a.sock" "$T/dc_b.sock"
+	"$PREFIX/bin/dc_server" -listen "UNIX:$T/dc_a.sock" $APACHE_SOCK_OPTS $floor -cache "redis://127.0.0.1:$rport" >> "$R/dc_a.log" 2>&1 &
+	DC_A_PID=$!
+	"$PREFIX/bin/dc_server" -listen "UNIX:$T/dc_b.sock" $APACHE_SOCK_OPTS $floor -cache "redis://127.0.0.1:$rport" >> "$R/dc_b.log" 2>&1 &
+	DC_B_PID=$!
+	wait_sock "$T/dc_a.sock" && wait_sock "$T/dc_b.sock" || note "a dc_server did not create its socket"
+	CACHE_SOCK=$T/dc_a.sock
+	write_conf "$R/a" $PORT_A "$module"
+	CACHE_SOCK=$T/dc_b.sock
+	write_conf "$R/b" $PORT_B "$module"
+	APACHE_A_PID=$(start_apache "$R/a" $PORT_A)
+	APACHE_B_PID=$(start_apache "$R/b" $PORT_B)
+	if serves $PORT_A && serves $PORT_B; then
+		ok "redis/a_both_instances_serve_tls"
+	else
+		tail -5 "$R/a/error.log" "$R/b/error.log" "$R/dc_a.log" 2> /dev/null | sed 's/^/    /'
+		bad "redis/a_both_instances_serve_tls"
+	fi
+	first=$(s_conn $PORT_A "$R/b-1.out" -tls1_2 -sess_out "$R/s.pem")
+	second=$(s_conn $PORT_B "$R/b-2.out" -tls1_2 -sess_in "$R/s.pem")
+	if [ "$first" = New ] && [ "$second" = Reused ]; then
+		ok "redis/b_tls12_session_made_on_a_resumed_on_b"
+	else
+		bad "redis/b_tls12_session_made_on_a_resumed_on_b" "A: $first, B: $second"
+	fi
+	sid=$(openssl sess_id -in "$R/s.pem" -noout -text 2> /dev/null | sed -n 's/^ *Session-ID: *//p' | tr 'A-F' 'a-f')
+	keys=$(redis-cli -p "$rport" --scan --pattern 'dc:*' | wc -l)
+	if [ -n "$sid" ] && [ "$keys" -gt 0 ] && [ "$(redis-cli -p "$rport" --raw EXISTS "dc:$(printf '%s' "$sid" | python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))')")" = 1 ]; then
+		ok "redis/c_session_stored_in_redis ($keys keys)"
+	else
+		bad "redis/c_session_stored_in_redis" "id ${sid:-none}, $keys keys"
+	fi
+	first=$(s_conn13 $PORT_B "$R/d-1.out" -sess_out "$R/s13.pem")
+	second=$(s_conn13 $PORT_A "$R/d-2.out" -sess_in "$R/s13.pem")
+	if [ "$first" = New ] && [ "$second" = Reused ] && grep -q '^Reused, TLSv1.3' "$R/d-2.out"; then
+		ok "redis/d_tls13_session_made_on_b_resumed_on_a"
+	else
+		bad "redis/d_tls13_session_made_on_b_resumed_on_a" "B: $first, A: $second"
+	fi
+	crashes=$(crash_lines)
+	[ -z "$crashes" ] || { echo "$crashes" | head -5 | sed 's/^/    /'; bad "redis/no_child_crash"; }
+	stop_apache "$APACHE_A_PID"; APACHE_A_PID=""
+	stop_apache "$APACHE_B_PID"; APACHE_B_PID=""
+	stop_pid "$DC_A_PID"; DC_A_PID=""
+	stop_pid "$DC_B_PID"; DC_B_PID=""
+	stop_pid "$REDIS_PID"; REDIS_PID=""
+	left=$(pgrep -f -- "$T/" | xargs)
+	if [ -z "$left" ]; then ok "redis/all_processes_stopped"; else bad "redis/all_processes_stopped" "still running: $left"; fi
+}
+[ "${APACHE_TEST_REDIS:-1}" = 0 ] || run_redis_farm
 finish

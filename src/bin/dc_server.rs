@@ -1,13 +1,14 @@
 //! dc_server: the distcache session cache server.
 //!
 //! Accepts clients on one libnal address and answers their requests from
-//! the builtin cache. Prints a statistics line on stderr when the session
+//! the builtin cache, or from Valkey/Redis with `-cache URL`. Prints a statistics line on stderr when the session
 //! count changes (at most once a second) or, with `-progress N`, whenever
 //! the operation count crosses a multiple of N.
 
 mod common;
 
-use distcache_core::cache::{BuiltinCache, Now};
+use distcache_core::cache::redis::{config as redis_config, RedisConfig, StartState};
+use distcache_core::cache::{BuiltinCache, Now, RedisStore};
 use distcache_core::protocol::Corrupt;
 use distcache_core::server::event_loop::{self, Hooks};
 use distcache_core::server::snapshots::Snapshots;
@@ -37,6 +38,13 @@ fn usage() -> ! {
          \x20   -listen <addr>       - the address to listen on (required)\n\
          \x20   -sessions <num>      - the maximum number of sessions to store (default: 512)\n\
          \x20   -expiry-floor <ms>   - store sessions added with a shorter timeout for <ms> (default: 0, off)\n\
+         \x20   -cache <url>         - where sessions live: builtin (default), redis://[user[:pass]@]host[:port][/db],\n\
+         \x20                          rediss://... (TLS), redis+cluster://host[:port][,host[:port]...], rediss+cluster://...\n\
+         \x20   -cache-prefix <str>  - put <str> before every session id in Redis keys (default: dc:)\n\
+         \x20   -cache-timeout <ms>  - a Redis operation not answered within <ms> fails (10..60000, default: 1000)\n\
+         \x20   -cache-ca <file>     - PEM file of the CA(s) that sign the Redis servers' certificates\n\
+         \x20   -cache-password-file <file> - the Redis password: the file's first line\n\
+         \x20                          (else the URL's, else $DC_CACHE_PASSWORD)\n\
          \x20   -progress <num>      - also report every <num> operations\n\
          \x20   -idle-timeout <secs> - close client connections idle this long (default: 0, never)\n\
          \x20   -daemon              - detach and run in the background\n\
@@ -71,6 +79,11 @@ struct Options {
     progress: u64,
     expiry_floor: u64,
     idle_timeout: Option<Duration>,
+    cache: Option<String>,
+    cache_prefix: Option<String>,
+    cache_timeout: Option<u64>,
+    cache_ca: Option<String>,
+    cache_password_file: Option<String>,
     service: common::ServiceOptions,
     snapshot: Option<std::path::PathBuf>,
     snapshot_interval: u64,
@@ -145,6 +158,19 @@ fn parse_args() -> Options {
                 }
             }
             flag if o.tls.take(flag, false, &mut value) => {}
+            "-cache" => o.cache = Some(value()),
+            "-cache-prefix" => o.cache_prefix = Some(value()),
+            "-cache-timeout" => {
+                let text = value();
+                let v = common::atoi(&text);
+                let (lo, hi) = (redis_config::MIN_TIMEOUT_MS, redis_config::MAX_TIMEOUT_MS);
+                if !(lo as i64..=hi as i64).contains(&v) {
+                    fail_usage(&common::invalid(&arg, &text, &common::range(lo, hi, "milliseconds")));
+                }
+                o.cache_timeout = Some(v as u64);
+            }
+            "-cache-ca" => o.cache_ca = Some(value()),
+            "-cache-password-file" => o.cache_password_file = Some(value()),
             _ => {
                 if !o.service.take(&arg, value) {
                     fail_usage(&common::unrecognised(&arg));
@@ -238,6 +264,61 @@ impl Stats {
     }
 }
 
+fn bad_cache(url: &str, what: &str) -> String {
+    format!("-cache '{}': {what}", redis_config::redact(url))
+}
+
+/// The Redis store's configuration (files read now, before any change of
+/// user), None for the builtin cache; exits naming what is wrong.
+fn redis_options(o: &Options) -> Option<RedisConfig> {
+    let url = match o.cache.as_deref() {
+        Some(url) if !redis_config::is_builtin(url) => url,
+        _ => {
+            if o.cache_prefix.is_some()
+                || o.cache_timeout.is_some()
+                || o.cache_ca.is_some()
+                || o.cache_password_file.is_some()
+            {
+                fail_usage("the -cache-* options need -cache with a Redis URL (redis://, rediss://, ...)");
+            }
+            return None;
+        }
+    };
+    let fail = |what: String| -> ! { common::fail(&bad_cache(url, &what)) };
+    let mut config = RedisConfig::parse(url).unwrap_or_else(|e| fail(e));
+    if let Some(p) = &o.cache_prefix {
+        config.prefix = p.as_bytes().to_vec();
+    }
+    if let Some(t) = o.cache_timeout {
+        config.timeout = Duration::from_millis(t);
+    }
+    if let Some(ca) = &o.cache_ca {
+        if !config.tls {
+            fail("-cache-ca needs a rediss:// URL".to_string());
+        }
+        config.load_ca(ca).unwrap_or_else(|e| fail(e));
+    }
+    let env = std::env::var(redis_config::PASSWORD_ENV).ok();
+    config.resolve_password(o.cache_password_file.as_deref(), env).unwrap_or_else(|e| fail(e));
+    Some(config)
+}
+
+/// Starts the Redis store (after any fork: it runs a thread); Err names
+/// what is wrong (a wrong password, an untrusted certificate).
+fn start_redis(config: RedisConfig, url: &str) -> Result<RedisStore, String> {
+    match RedisStore::start(config) {
+        Ok((store, StartState::Connected)) => Ok(store),
+        Ok((store, StartState::Unreachable(why))) => {
+            eprintln!(
+                "dc_server: warning: -cache '{}' is unreachable ({why}); serving anyway: operations fail until it is reached (retrying)",
+                redis_config::redact(url)
+            );
+            Ok(store)
+        }
+        Err(why) => Err(bad_cache(url, &why)),
+    }
+}
+
 fn main() {
     let o = parse_args();
     let Some(listen) = o.listen.clone() else {
@@ -250,6 +331,10 @@ fn main() {
     if tls.is_some() && listen.starts_with("FD:") {
         fail_usage(&format!("-tls-cert needs a socket listener (IP:, IPv6: or UNIX:), not '{listen}'"));
     }
+    let redis = redis_options(&o);
+    if redis.is_some() && o.snapshot.is_some() {
+        fail_usage("-snapshot keeps the builtin cache's sessions; with -cache the sessions live in Valkey/Redis, which persists them itself");
+    }
     common::install_signals(o.service.killable);
     if o.snapshot.is_some() {
         // SIGTERM/SIGINT/SIGHUP end the loop so that a final snapshot is
@@ -261,11 +346,22 @@ fn main() {
     let (_addr, mut listener) = common::listen_or_exit("-listen", &listen, BUFFER_SIZE);
     o.service.start(&listener);
 
-    let Some(cache) = BuiltinCache::new(o.sessions) else {
-        listener.remove_socket_file();
-        common::fail("can't allocate the cache");
+    let mut server = match redis {
+        Some(config) => match start_redis(config, o.cache.as_deref().unwrap_or("")) {
+            Ok(store) => Server::with_store(Box::new(store)),
+            Err(why) => {
+                listener.remove_socket_file();
+                common::fail(&why);
+            }
+        },
+        None => {
+            let Some(cache) = BuiltinCache::new(o.sessions) else {
+                listener.remove_socket_file();
+                common::fail("can't allocate the cache");
+            };
+            Server::new(Box::new(cache))
+        }
     };
-    let mut server = Server::new(Box::new(cache));
     server.set_expiry_floor(o.expiry_floor);
     let mut stats = Stats {
         progress: o.progress,

@@ -3,11 +3,20 @@
 //! [`Cache`] is what the server needs from a cache; [`BuiltinCache`] is the
 //! default implementation. A C `DC_CACHE_cb` table is adapted to the same
 //! trait by the C layer.
+//!
+//! [`AsyncStore`] is the other kind of backend: a store answered off the
+//! event loop's thread ([`RedisStore`], Valkey/Redis standalone or Cluster).
+//! The event loop hands it requests tagged with a number and collects the
+//! answers when the store signals that some are ready.
 
 mod builtin;
+#[cfg(feature = "redis-store")]
+pub mod redis;
 pub mod snapshot;
 
 pub use builtin::BuiltinCache;
+#[cfg(feature = "redis-store")]
+pub use redis::RedisStore;
 
 /// Smallest and largest capacity of the builtin cache.
 pub const MIN_SIZE: usize = 64;
@@ -93,3 +102,71 @@ pub trait Cache: Send {
 /// Where a [`Cache::list`] stopped: a position in the cache's expiry order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListCursor(pub i64, pub u64);
+/// One request for an [`AsyncStore`]. Ids are already checked (1..=64
+/// bytes); ADD's expiry has the floor applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Store if absent, expiring `ttl_ms` from now.
+    Add {
+        id: Vec<u8>,
+        data: Vec<u8>,
+        ttl_ms: u64,
+    },
+    Get {
+        id: Vec<u8>,
+    },
+    Remove {
+        id: Vec<u8>,
+    },
+    Have {
+        id: Vec<u8>,
+    },
+}
+
+/// What an [`AsyncStore`] answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreAnswer {
+    /// ADD stored it, REMOVE removed it, HAVE found it.
+    Yes,
+    /// ADD found a live session with the id; GET, REMOVE, HAVE found none.
+    No,
+    /// GET found the session.
+    Data(Vec<u8>),
+    /// The store did not answer (unreachable, timed out, refused): nothing
+    /// is known about the session.
+    Failed,
+}
+
+/// A session store answered off the event loop's thread. Every submitted
+/// request gets exactly one answer, within the store's own time limit.
+pub trait AsyncStore: Send {
+    /// Called once before the first `submit`: `notify` is to be called
+    /// (from any thread) when answers become ready to take.
+    fn set_notify(&mut self, notify: Box<dyn Fn() + Send + Sync>);
+    /// Sends one request; its answer comes back with the same `tag`.
+    fn submit(&mut self, tag: u64, op: StoreOp);
+    /// Moves the answers that are ready into `out` (in any order).
+    fn take_done(&mut self, out: &mut Vec<(u64, StoreAnswer)>);
+}
+
+/// The synchronous cache of a server whose sessions live in an
+/// [`AsyncStore`]: it holds nothing and refuses every ADD.
+pub struct NoCache;
+
+impl Cache for NoCache {
+    fn add(&mut self, _now: Now, _timeout_ms: u64, _id: &[u8], _data: &[u8]) -> bool {
+        false
+    }
+    fn get(&mut self, _now: Now, _id: &[u8], _out: &mut Vec<u8>) -> Result<bool, CacheFailure> {
+        Ok(false)
+    }
+    fn remove(&mut self, _now: Now, _id: &[u8]) -> bool {
+        false
+    }
+    fn have(&mut self, _now: Now, _id: &[u8]) -> bool {
+        false
+    }
+    fn num_items(&mut self, _now: Now) -> usize {
+        0
+    }
+}

@@ -4,6 +4,16 @@
 //! once. A client owns memory only for what its socket left over: the
 //! start of a request still arriving, or response bytes the socket would
 //! not take yet. Per request that is one wait, one read and one write.
+//!
+//! With an [`AsyncStore`](crate::cache::AsyncStore) (sessions in
+//! Valkey/Redis) a request that needs the store is not answered where it
+//! lies: it is submitted with a tag naming the client and a sequence
+//! number, and the client keeps an ordered list of its requests in
+//! flight. The store wakes the loop (a `mio::Waker`) when answers are
+//! ready; each goes into its slot in the list, and the answered front of
+//! the list is written, so every client gets its answers in its own
+//! request order while many requests from many clients are in flight at
+//! once. The builtin cache's path is unchanged.
 
 use super::{ClientFailure, Server};
 use crate::cache::Now;
@@ -13,15 +23,24 @@ use crate::nal::listener::{Accepted, Listener};
 use crate::nal::sys;
 use crate::nal::tls::{LinkEnd, ServerLink};
 use crate::protocol::frame::release_large;
-use crate::protocol::{HEADER_LEN, MAX_MSG, MSG_MAX_DATA};
+use crate::protocol::{encode_message, Cmd, HEADER_LEN, MAX_MSG, MSG_MAX_DATA};
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rustls::ServerConfig;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
+/// The asynchronous store has answers ready.
+const STORE: Token = Token(usize::MAX - 1);
+/// Most requests of one client waiting for the store; further requests
+/// wait unread until answers come back.
+const MAX_IN_FLIGHT: usize = 512;
+/// Bits of a store tag that carry the client's index (the rest is the
+/// request's sequence number).
+const TAG_INDEX_BITS: u32 = 24;
 /// Most bytes taken from one client per read.
 const READ_CHUNK: usize = 64 * 1024;
 /// The largest request: 16 full frames.
@@ -75,9 +94,25 @@ struct Peer {
     last_active: Instant,
     /// The TLS server end, on a TLS listener.
     tls: Option<Box<ServerLink>>,
+    /// Requests in flight to the store, oldest first, each with its
+    /// response once known (only with an asynchronous store).
+    pending: VecDeque<Pending>,
+    /// The client leaves once its pending answers are written.
+    ending: Option<Gone>,
+}
+
+/// A request of a client waiting for its turn to be answered.
+struct Pending {
+    /// The store tag's sequence number (0: answered without the store).
+    seq: u64,
+    uid: u32,
+    cmd: Cmd,
+    /// The whole response message, once known.
+    response: Option<Vec<u8>>,
 }
 
 /// Why a client leaves.
+#[derive(Clone)]
 enum Gone {
     Closed,
     Failed(ClientFailure),
@@ -120,6 +155,8 @@ impl Peer {
             listed: false,
             last_active: now,
             tls: None,
+            pending: VecDeque::new(),
+            ending: None,
         }
     }
 
@@ -304,6 +341,122 @@ fn serve_peer(peer: &mut Peer, server: &mut Server, io: &mut Scratch, now: Now) 
     Ok(Served::Again)
 }
 
+/// [`serve_peer`] for a server whose sessions live in an asynchronous
+/// store: answered requests at the front of the client's list are
+/// written, new requests are read and submitted (up to MAX_IN_FLIGHT).
+fn serve_peer_async(
+    peer: &mut Peer,
+    server: &mut Server,
+    io: &mut Scratch,
+    index: usize,
+    next_seq: &mut u64,
+) -> Result<Served, Gone> {
+    for _ in 0..MAX_PASSES {
+        if !peer.flush_held()? {
+            return Ok(Served::Idle);
+        }
+        io.output.clear();
+        while peer.pending.front().is_some_and(|p| p.response.is_some()) {
+            let p = peer.pending.pop_front().expect("non-empty");
+            io.output.extend_from_slice(&p.response.expect("answered"));
+        }
+        let room = if peer.ending.is_some() { 0 } else { MAX_IN_FLIGHT.saturating_sub(peer.pending.len()) };
+        let mut more = false;
+        if room > 0 {
+            let mut filled = peer.held_in.len();
+            io.input[..filled].copy_from_slice(&peer.held_in);
+            peer.held_in.clear();
+            let space = (io.input.len() - filled).min(READ_CHUNK);
+            if peer.may_read && space > 0 {
+                // Through TLS on a TLS listener; the client's answers
+                // still owed are written before it leaves.
+                match peer.read_into(&mut io.input[filled..filled + space]) {
+                    Ok(Some(n)) => filled += n,
+                    Ok(None) => {}
+                    Err(gone) => peer.ending = Some(gone),
+                }
+            }
+            let pending = &mut peer.pending;
+            let output = &mut io.output;
+            let done = server.route_stream(&io.input[..filled], room, |uid, cmd, reply| match reply {
+                Some(payload) if pending.is_empty() => {
+                    encode_message(output, true, uid, cmd, payload);
+                    0
+                }
+                Some(payload) => {
+                    let mut response = Vec::new();
+                    encode_message(&mut response, true, uid, cmd, payload);
+                    pending.push_back(Pending { seq: 0, uid, cmd, response: Some(response) });
+                    0
+                }
+                None => {
+                    *next_seq += 1;
+                    pending.push_back(Pending { seq: *next_seq, uid, cmd, response: None });
+                    (*next_seq << TAG_INDEX_BITS) | index as u64
+                }
+            });
+            more = done.more;
+            if let Some(failure) = done.failure {
+                // Answered after the requests before it.
+                peer.ending = Some(Gone::Failed(failure));
+            } else if peer.ending.is_none() {
+                peer.held_in.extend_from_slice(&io.input[done.used..filled]);
+            }
+            if peer.held_in.is_empty() {
+                release_large(&mut peer.held_in);
+            }
+        }
+        if let Some(gone) = peer.ending.clone() {
+            if peer.pending.is_empty() {
+                let _ = peer.write_now(&io.output);
+                return Err(gone);
+            }
+        }
+        let sent = peer.write_now(&io.output)?;
+        if sent < io.output.len() {
+            peer.held_out.extend_from_slice(&io.output[sent..]);
+            return Ok(Served::Idle);
+        }
+        // Waiting for the store (its answers list the client again), or
+        // for the client.
+        if peer.ending.is_some() || peer.pending.len() >= MAX_IN_FLIGHT || (!peer.may_read && !more) {
+            return Ok(Served::Idle);
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// Puts the store's ready answers into their clients' lists, and lists
+/// those clients to be served.
+fn take_store_answers(
+    server: &mut Server,
+    peers: &mut [Option<Peer>],
+    ready: &mut Vec<usize>,
+    done: &mut Vec<(u64, crate::cache::StoreAnswer)>,
+    reply: &mut Vec<u8>,
+) {
+    let Some(store) = server.store_mut() else { return };
+    store.take_done(done);
+    for (tag, answer) in done.drain(..) {
+        let index = (tag & ((1 << TAG_INDEX_BITS) - 1)) as usize;
+        let seq = tag >> TAG_INDEX_BITS;
+        let Some(Some(peer)) = peers.get_mut(index) else { continue };
+        // A client that left and whose slot was reused has other numbers.
+        let Some(p) = peer.pending.iter_mut().find(|p| p.seq == seq) else { continue };
+        if p.response.is_some() {
+            continue;
+        }
+        server.finish(p.cmd, answer, reply);
+        let mut response = Vec::with_capacity(HEADER_LEN + reply.len());
+        encode_message(&mut response, true, p.uid, p.cmd, reply);
+        p.response = Some(response);
+        if !peer.listed {
+            peer.listed = true;
+            ready.push(index);
+        }
+    }
+}
+
 /// Serves `listener` until a hook asks to stop (Ok) or waiting fails
 /// (Err). With an `FD:` listener it also ends once its one connection
 /// has closed.
@@ -344,6 +497,17 @@ pub fn serve_tls(
         input: vec![0; MAX_REQUEST + READ_CHUNK].into_boxed_slice(),
         output: Vec::with_capacity(OUT_LIMIT + MAX_REQUEST),
     };
+    // With an asynchronous store: its wake-ups, answers and numbering.
+    let asynchronous = server.store_mut().is_some();
+    if let Some(store) = server.store_mut() {
+        let waker = Waker::new(poll.registry(), STORE)?;
+        store.set_notify(Box::new(move || {
+            let _ = waker.wake();
+        }));
+    }
+    let mut store_done = Vec::new();
+    let mut store_reply = Vec::new();
+    let mut next_seq = 0u64;
     loop {
         let timeout = if !again.is_empty() {
             Duration::ZERO
@@ -377,6 +541,9 @@ pub fn serve_tls(
                 accept_now = true;
                 continue;
             }
+            if event.token() == STORE {
+                continue; // answers are taken below, every round
+            }
             let index = event.token().0 / 2;
             let Some(Some(peer)) = peers.get_mut(index) else { continue };
             peer.last_active = clock;
@@ -389,6 +556,9 @@ pub fn serve_tls(
             }
         }
         let now = Now::wall_clock();
+        if asynchronous {
+            take_store_answers(server, &mut peers, &mut ready, &mut store_done, &mut store_reply);
+        }
         // Out of descriptors, the listener waits (edge-triggered, it does
         // not wake the loop) until a client leaves or the pause is over.
         if (accept_now || accept_failed || pause.in_episode()) && !pause.paused(clock) {
@@ -448,7 +618,12 @@ pub fn serve_tls(
         for &index in &ready {
             let Some(peer) = peers[index].as_mut() else { continue };
             peer.listed = false;
-            let outcome = match serve_peer(peer, server, &mut io, now) {
+            let served = if asynchronous {
+                serve_peer_async(peer, server, &mut io, index, &mut next_seq)
+            } else {
+                serve_peer(peer, server, &mut io, now)
+            };
+            let outcome = match served {
                 Ok(served) => peer.watch_write(poll.registry(), index, peer.output_waits()).map(|_| served),
                 Err(gone) => {
                     match gone {
@@ -482,7 +657,11 @@ pub fn serve_tls(
                 next_sweep = Some(clock + every);
                 for index in 0..peers.len() {
                     let Some(peer) = peers[index].as_ref() else { continue };
-                    if peer.listed || clock.saturating_duration_since(peer.last_active) < idle {
+                    // (a client waiting for the store's answers is not idle)
+                    if peer.listed
+                        || !peer.pending.is_empty()
+                        || clock.saturating_duration_since(peer.last_active) < idle
+                    {
                         continue;
                     }
                     peer.deregister(poll.registry());

@@ -1,15 +1,20 @@
 //! Server-side request handling: answers distcache requests from a
 //! [`Cache`], counts operations, and drives server-end plugs.
+//!
+//! A server may instead keep its sessions in an [`AsyncStore`] (answered
+//! off the event loop's thread): then [`Server::route`] answers what needs
+//! no store at once and turns the rest into [`StoreOp`]s, and
+//! [`Server::finish`] turns the store's answers into response payloads.
 
 pub mod event_loop;
 pub mod snapshots;
 
-use crate::cache::{Cache, Now};
+use crate::cache::{AsyncStore, Cache, NoCache, Now, StoreAnswer, StoreOp};
 use crate::nal::buffer::SharedBuffer;
 use crate::protocol::frame::{frame_payloads, scan_message};
 use crate::protocol::payload::{parse_add, AddParse};
 use crate::protocol::plug::WriteState;
-use crate::protocol::{encode_message, status, Cmd, Corrupt, Plug, HEADER_LEN, MAX_TOTAL_DATA};
+use crate::protocol::{encode_message, status, Cmd, Corrupt, Plug, HEADER_LEN, MAX_ID_LEN, MAX_TOTAL_DATA};
 
 /// Why a client must be dropped without an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub struct Answered {
 /// The request-answering half of a distcache server.
 pub struct Server {
     cache: Box<dyn Cache>,
+    /// Where sessions live when they are not in `cache`.
+    store: Option<Box<dyn AsyncStore>>,
     operations: u64,
     expiry_floor_ms: u64,
     reply: Vec<u8>,
@@ -59,11 +66,80 @@ impl Server {
     pub fn new(cache: Box<dyn Cache>) -> Self {
         Self {
             cache,
+            store: None,
             operations: 0,
             expiry_floor_ms: 0,
             reply: Vec::with_capacity(MAX_TOTAL_DATA),
             gathered: Vec::new(),
         }
+    }
+
+    /// A server whose sessions live in `store` (served by
+    /// [`event_loop::serve`]; [`Server::process`] and [`Server::answer`]
+    /// answer every request as failed).
+    pub fn with_store(store: Box<dyn AsyncStore>) -> Self {
+        let mut s = Self::new(Box::new(NoCache));
+        s.store = Some(store);
+        s
+    }
+
+    /// The asynchronous store, if sessions live in one.
+    pub fn store_mut(&mut self) -> Option<&mut (dyn AsyncStore + 'static)> {
+        self.store.as_deref_mut()
+    }
+
+    /// For a server with an [`AsyncStore`]: what to do with one request.
+    /// Ok(Some(op)) goes to the store (its answer then goes through
+    /// [`Server::finish`]); Ok(None) means `reply` holds the response
+    /// payload already (a rejected ADD, an id no session can have).
+    pub fn route(&mut self, cmd: Cmd, payload: &[u8], reply: &mut Vec<u8>) -> Result<Option<StoreOp>, ClientFailure> {
+        reply.clear();
+        let op = match cmd {
+            Cmd::Add => match parse_add(payload) {
+                AddParse::Truncated => return Err(ClientFailure::TruncatedAdd),
+                AddParse::Reject(code) => {
+                    reply.push(code);
+                    self.operations += 1;
+                    return Ok(None);
+                }
+                AddParse::Ok(req) => StoreOp::Add {
+                    id: req.id.to_vec(),
+                    data: req.data.to_vec(),
+                    ttl_ms: u64::from(req.timeout_ms).max(self.expiry_floor_ms),
+                },
+            },
+            _ if payload.is_empty() || payload.len() > MAX_ID_LEN => {
+                // never stored: a miss, as with the builtin cache
+                reply.push(status::NOTOK);
+                self.operations += 1;
+                return Ok(None);
+            }
+            Cmd::Get => StoreOp::Get { id: payload.to_vec() },
+            Cmd::Remove => StoreOp::Remove { id: payload.to_vec() },
+            Cmd::Have => StoreOp::Have { id: payload.to_vec() },
+        };
+        Ok(Some(op))
+    }
+
+    /// The response payload for a store's answer to a `cmd` request. A
+    /// store failure is answered with the single byte DC_ERR_DISCONNECTED
+    /// (2), as dc_client answers when its upstream is lost: every client
+    /// library reads it as a failure, never as a miss or a success.
+    pub fn finish(&mut self, cmd: Cmd, answer: StoreAnswer, reply: &mut Vec<u8>) {
+        reply.clear();
+        self.operations += 1;
+        let byte = match (cmd, answer) {
+            (Cmd::Get, StoreAnswer::Data(d)) if !d.is_empty() && d.len() <= MAX_TOTAL_DATA => {
+                *reply = d;
+                return;
+            }
+            (Cmd::Add, StoreAnswer::Yes) => status::OK,
+            (Cmd::Add, StoreAnswer::No) => status::ADD_MATCHING_SESSION,
+            (Cmd::Remove | Cmd::Have, StoreAnswer::Yes) => status::OK,
+            (Cmd::Get | Cmd::Remove | Cmd::Have, StoreAnswer::No) => status::NOTOK,
+            _ => status::DISCONNECTED,
+        };
+        reply.push(byte);
     }
 
     /// ADDs with a shorter timeout are stored for `floor_ms` instead
@@ -98,6 +174,11 @@ impl Server {
     /// Computes the response payload of one request into `reply`.
     pub fn answer(&mut self, now: Now, cmd: Cmd, payload: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientFailure> {
         reply.clear();
+        if self.store.is_some() {
+            // Sessions live elsewhere: only the event loop can ask.
+            reply.push(status::DISCONNECTED);
+            return Ok(());
+        }
         let byte = match cmd {
             Cmd::Add => match parse_add(payload) {
                 AddParse::Truncated => return Err(ClientFailure::TruncatedAdd),
@@ -174,6 +255,71 @@ impl Server {
         done
     }
 
+    /// For a server with an [`AsyncStore`]: takes up to `max_requests`
+    /// whole requests from the front of `input`. For each, `each(uid, cmd,
+    /// reply)` is called in order: with `Some(payload)` when the response
+    /// is known now, or with None when the request goes to the store, in
+    /// which case `each` returns the tag the store's answer will carry.
+    /// `more` says requests were left at the limit.
+    pub fn route_stream(
+        &mut self,
+        input: &[u8],
+        max_requests: usize,
+        mut each: impl FnMut(u32, Cmd, Option<&[u8]>) -> u64,
+    ) -> Answered {
+        let mut done = Answered { used: 0, more: false, failure: None };
+        if self.store.is_none() {
+            done.failure = Some(ClientFailure::Cache);
+            return done;
+        }
+        let mut taken = 0;
+        let mut reply = std::mem::take(&mut self.reply);
+        while done.used < input.len() {
+            if taken >= max_requests {
+                done.more = true;
+                break;
+            }
+            let msg = match scan_message(&input[done.used..], false) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(c) => {
+                    done.failure = Some(ClientFailure::Corrupt(c));
+                    break;
+                }
+            };
+            let frames = &input[done.used..done.used + msg.used];
+            let res = if msg.used == HEADER_LEN + msg.payload_len {
+                self.route(msg.cmd, &frames[HEADER_LEN..], &mut reply)
+            } else {
+                let mut whole = std::mem::take(&mut self.gathered);
+                whole.clear();
+                frame_payloads(frames).for_each(|piece| whole.extend_from_slice(piece));
+                let res = self.route(msg.cmd, &whole, &mut reply);
+                self.gathered = whole;
+                res
+            };
+            match res {
+                Ok(None) => {
+                    each(msg.uid, msg.cmd, Some(&reply));
+                }
+                Ok(Some(op)) => {
+                    let tag = each(msg.uid, msg.cmd, None);
+                    if let Some(store) = self.store.as_mut() {
+                        store.submit(tag, op);
+                    }
+                }
+                Err(e) => {
+                    done.failure = Some(e);
+                    break;
+                }
+            }
+            taken += 1;
+            done.used += msg.used;
+        }
+        self.reply = reply;
+        done
+    }
+
     /// Appends the response to one request to `out`; a GET hit is framed
     /// straight from the cache's own copy.
     fn respond(
@@ -239,7 +385,7 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::BuiltinCache;
+    use crate::cache::{AsyncStore, BuiltinCache, StoreAnswer, StoreOp};
     use crate::protocol::encode_message;
     use crate::protocol::payload::encode_add;
 
@@ -268,6 +414,79 @@ mod tests {
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(604_800_001, b"i", b"d").unwrap()), Ok(vec![102]));
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, b"id", b"").unwrap()), Ok(vec![100]));
         assert_eq!(ask(&mut s, Cmd::Add, &encode_add(1, &[1; 65], b"d").unwrap()), Ok(vec![103]));
+    }
+
+    /// A store that records what it is asked (answers come from the
+    /// test through `finish`).
+    struct Recorder(std::sync::Arc<parking_lot::Mutex<Vec<(u64, StoreOp)>>>);
+
+    impl AsyncStore for Recorder {
+        fn set_notify(&mut self, _notify: Box<dyn Fn() + Send + Sync>) {}
+        fn submit(&mut self, tag: u64, op: StoreOp) {
+            self.0.lock().push((tag, op));
+        }
+        fn take_done(&mut self, _out: &mut Vec<(u64, StoreAnswer)>) {}
+    }
+
+    #[test]
+    fn store_requests_are_routed_and_answers_mapped_like_the_builtin_cache() {
+        let asked = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let mut s = Server::with_store(Box::new(Recorder(asked.clone())));
+        s.set_expiry_floor(2000);
+        let mut input = Vec::new();
+        encode_message(&mut input, false, 1, Cmd::Add, &encode_add(1000, b"id", b"data").unwrap());
+        encode_message(&mut input, false, 2, Cmd::Get, b"");
+        encode_message(&mut input, false, 3, Cmd::Have, &[1; 65]);
+        encode_message(&mut input, false, 4, Cmd::Add, &encode_add(604_800_001, b"i", b"d").unwrap());
+        encode_message(&mut input, false, 5, Cmd::Remove, b"id");
+        encode_message(&mut input, false, 6, Cmd::Get, b"id");
+        let mut seen = Vec::new();
+        let mut tag = 100;
+        let done = s.route_stream(&input, 5, |uid, cmd, reply| {
+            seen.push((uid, cmd, reply.map(|r| r.to_vec())));
+            tag += 1;
+            tag
+        });
+        assert_eq!(done.failure, None);
+        assert!(done.more, "stopped at 5 requests");
+        assert_eq!(
+            seen,
+            [
+                (1, Cmd::Add, None),
+                (2, Cmd::Get, Some(vec![status::NOTOK])),
+                (3, Cmd::Have, Some(vec![status::NOTOK])),
+                (4, Cmd::Add, Some(vec![status::ADD_TIMEOUT_RANGE])),
+                (5, Cmd::Remove, None),
+            ]
+        );
+        assert_eq!(
+            *asked.lock(),
+            [
+                (101, StoreOp::Add { id: b"id".to_vec(), data: b"data".to_vec(), ttl_ms: 2000 }),
+                (105, StoreOp::Remove { id: b"id".to_vec() }),
+            ]
+        );
+        let mut r = Vec::new();
+        for (cmd, answer, want) in [
+            (Cmd::Add, StoreAnswer::Yes, &[status::OK][..]),
+            (Cmd::Add, StoreAnswer::No, &[status::ADD_MATCHING_SESSION]),
+            (Cmd::Add, StoreAnswer::Failed, &[status::DISCONNECTED]),
+            (Cmd::Get, StoreAnswer::Data(b"hello".to_vec()), b"hello"),
+            (Cmd::Get, StoreAnswer::No, &[status::NOTOK]),
+            (Cmd::Get, StoreAnswer::Data(Vec::new()), &[status::DISCONNECTED]),
+            (Cmd::Get, StoreAnswer::Failed, &[status::DISCONNECTED]),
+            (Cmd::Remove, StoreAnswer::Yes, &[status::OK]),
+            (Cmd::Have, StoreAnswer::No, &[status::NOTOK]),
+            (Cmd::Have, StoreAnswer::Failed, &[status::DISCONNECTED]),
+        ] {
+            s.finish(cmd, answer, &mut r);
+            assert_eq!(r, want, "{cmd:?}");
+        }
+        // the synchronous path cannot reach the store: it answers failure
+        assert_eq!(ask(&mut s, Cmd::Have, b"id"), Ok(vec![status::DISCONNECTED]));
+        // a server without a store refuses to route
+        let done = server().route_stream(&input, 5, |_, _, _| 0);
+        assert_eq!(done.failure, Some(ClientFailure::Cache));
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! Valkey/Redis (standalone or Cluster) as the session store.
+//!
+//! Concurrency design: the store runs on its own thread, which runs a
+//! current-thread tokio runtime for the `redis` crate's async connections.
+//! The event loop never waits on it. [`RedisStore::submit`] puts a tagged
+//! request on an unbounded channel; the backend thread spawns one task per
+//! request, which sends one command over a shared connection (a
+//! `MultiplexedConnection` pipelines every concurrent command over one
+//! socket; the Cluster connection keeps one such connection per node and
+//! routes each key to the node owning its slot, following MOVED/ASK and
+//! refreshing its slot map after failover). The answer goes into a shared
+//! list and, if the list was empty, the notify callback (a `mio::Waker`
+//! in dc_server) wakes the event loop, which takes all ready answers at
+//! once. Every request is bounded by the `-cache-timeout`: a slow or dead
+//! node delays only the requests that are waiting on it, and each of
+//! those is answered as failed once the time is up.
+//!
+//! Commands: ADD is one `SET key data NX PX ttl` (stored only if absent,
+//! atomically, acknowledged by the server before "success" is answered);
+//! GET is `GET`, REMOVE is `DEL`, HAVE is `EXISTS`. Keys are the
+//! configured prefix followed by the id's bytes (binary-safe).
+//!
+//! Connection faults: a standalone connection that fails at the I/O level
+//! is dropped and re-established by a background task (every 250 ms at
+//! most); requests made while there is none fail at once. A Cluster
+//! connection reconnects to nodes by itself; if no request has succeeded
+//! for a while and errors continue, it is rebuilt from the seed nodes.
+
+pub mod config;
+
+pub use config::RedisConfig;
+
+use super::{AsyncStore, StoreAnswer, StoreOp};
+use parking_lot::Mutex;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// Delay between reconnection attempts.
+const RETRY: Duration = Duration::from_millis(250);
+/// A Cluster connection failing this long without a success is rebuilt.
+const CLUSTER_REBUILD: Duration = Duration::from_secs(3);
+
+/// How the first connection attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartState {
+    Connected,
+    /// Not reachable yet: dc_server runs, operations fail, and the store
+    /// keeps trying.
+    Unreachable(String),
+}
+
+type Notifier = Box<dyn Fn() + Send + Sync>;
+
+struct Shared {
+    done: Mutex<Vec<(u64, StoreAnswer)>>,
+    notify: Mutex<Option<Notifier>>,
+}
+
+impl Shared {
+    fn finish(&self, tag: u64, answer: StoreAnswer) {
+        let first = {
+            let mut done = self.done.lock();
+            done.push((tag, answer));
+            done.len() == 1
+        };
+        if first {
+            if let Some(n) = self.notify.lock().as_ref() {
+                n();
+            }
+        }
+    }
+}
+
+/// [`AsyncStore`] on Valkey/Redis (see the module docs).
+pub struct RedisStore {
+    tx: Option<mpsc::UnboundedSender<(u64, StoreOp)>>,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn run(&mut self, cmd: &redis::Cmd) -> Result<Value, RedisError> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd).await,
+            Conn::Cluster(c) => c.req_packed_command(cmd).await,
+        }
+    }
+}
+
+/// What the backend thread shares between its tasks.
+struct Link {
+    config: RedisConfig,
+    /// The connection and its generation (bumped whenever it is
+    /// replaced or dropped).
+    conn: Mutex<(Option<Conn>, u64)>,
+    /// Wakes the reconnecting task.
+    lost: Notify,
+    last_success: Mutex<Instant>,
+}
+
+/// Whether an error at start-up is a configuration mistake (dc_server
+/// exits) rather than an unreachable store (dc_server starts and retries).
+fn fatal(e: &RedisError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    // The server refused the connection's set-up (AUTH, SELECT, ...):
+    // only a server that is still starting or failing over may change
+    // its mind.
+    let transient = ["loading", "busy", "clusterdown", "tryagain", "masterdown"];
+    let refused = matches!(e.kind(), redis::ErrorKind::Server(_)) && !transient.iter().any(|t| text.contains(t));
+    refused
+        || matches!(e.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig)
+        || text.contains("wrongpass")
+        || text.contains("noauth")
+        || text.contains("certificate")
+        || text.contains("invalid password")
+        || text.contains("invalid username")
+}
+
+/// One line describing a failure to reach the store.
+fn describe(e: &RedisError) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") {
+        format!("TLS: the server's certificate is not trusted ({text}); check -cache-ca")
+    } else if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+        || lower.contains("wrongpass")
+        || lower.contains("noauth")
+    {
+        format!("authentication failed: wrong user name or password ({text})")
+    } else {
+        text
+    }
+}
+
+fn install_crypto() {
+    // The redis crate builds its rustls configuration with the process's
+    // default provider; an error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Requests are small and answered one by one: Nagle's algorithm would
+/// hold each behind the previous one's acknowledgement.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
+async fn connect(config: &RedisConfig) -> Result<Conn, RedisError> {
+    let certs = || redis::TlsCertificates { client_tls: None, root_cert: config.ca_pem.clone() };
+    if config.cluster {
+        let urls: Vec<String> = config.nodes.iter().map(|n| config.node_url(n)).collect();
+        let mut b = redis::cluster::ClusterClientBuilder::new(urls)
+            .tcp_settings(tcp_settings())
+            .connection_timeout(config.timeout)
+            .response_timeout(config.timeout)
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(config.timeout.as_millis() as u64 / 4 + 1);
+        if let Some(u) = &config.username {
+            b = b.username(u);
+        }
+        if let Some(p) = &config.password {
+            b = b.password(p);
+        }
+        if config.tls {
+            b = b.certs(certs());
+        }
+        let client = b.build()?;
+        return tokio::time::timeout(config.timeout * 3, client.get_async_connection())
+            .await
+            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+            .map(Conn::Cluster);
+    }
+    let node = &config.nodes[0];
+    let mut settings = redis::RedisConnectionInfo::default().set_db(config.db).set_skip_set_lib_name();
+    if let Some(u) = &config.username {
+        settings = settings.set_username(u);
+    }
+    if let Some(p) = &config.password {
+        settings = settings.set_password(p);
+    }
+    let info = redis::IntoConnectionInfo::into_connection_info(config.node_url(node).as_str())?
+        .set_redis_settings(settings)
+        .set_tcp_settings(tcp_settings());
+    let client = if config.tls { Client::build_with_tls(info, certs())? } else { Client::open(info)? };
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.timeout))
+        .set_response_timeout(Some(config.timeout));
+    let c = client.get_multiplexed_async_connection_with_config(&cfg).await?;
+    Ok(Conn::Single(c))
+}
+
+/// The command for one request.
+fn command(config: &RedisConfig, op: &StoreOp) -> redis::Cmd {
+    match op {
+        StoreOp::Add { id, data, ttl_ms } => {
+            let mut c = redis::cmd("SET");
+            // PX must be positive; a 0 ms session is gone on the next
+            // millisecond either way.
+            c.arg(config.key(id)).arg(&data[..]).arg("NX").arg("PX").arg((*ttl_ms).max(1));
+            c
+        }
+        StoreOp::Get { id } => redis::cmd("GET").arg(config.key(id)).to_owned(),
+        StoreOp::Remove { id } => redis::cmd("DEL").arg(config.key(id)).to_owned(),
+        StoreOp::Have { id } => redis::cmd("EXISTS").arg(config.key(id)).to_owned(),
+    }
+}
+
+/// The answer to `op` from the server's reply.
+fn interpret(op: &StoreOp, v: Value) -> StoreAnswer {
+    match (op, v) {
+        (StoreOp::Add { .. }, Value::Okay) => StoreAnswer::Yes,
+        (StoreOp::Add { .. }, Value::SimpleString(s)) if s == "OK" => StoreAnswer::Yes,
+        (StoreOp::Add { .. }, Value::Nil) => StoreAnswer::No,
+        (StoreOp::Get { .. }, Value::BulkString(d)) => StoreAnswer::Data(d),
+        (StoreOp::Get { .. }, Value::Nil) => StoreAnswer::No,
+        (StoreOp::Remove { .. } | StoreOp::Have { .. }, Value::Int(n)) => {
+            if n > 0 {
+                StoreAnswer::Yes
+            } else {
+                StoreAnswer::No
+            }
+        }
+        _ => StoreAnswer::Failed,
+    }
+}
+
+impl Link {
+    async fn execute(&self, op: StoreOp) -> StoreAnswer {
+        let (Some(mut conn), generation) = self.conn.lock().clone() else {
+            return StoreAnswer::Failed;
+        };
+        let cmd = command(&self.config, &op);
+        match tokio::time::timeout(self.config.timeout, conn.run(&cmd)).await {
+            // An answer that arrives on a connection already replaced may
+            // have been overtaken by later requests sent on the new one
+            // (a client's ADD executed after its REMOVE): only answers
+            // from the current connection are trusted.
+            Ok(Ok(_)) if self.conn.lock().1 != generation => StoreAnswer::Failed,
+            Ok(Ok(v)) => {
+                *self.last_success.lock() = Instant::now();
+                interpret(&op, v)
+            }
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    self.broken();
+                }
+                StoreAnswer::Failed
+            }
+            Err(_) => {
+                // A standalone connection that has answered nothing for a
+                // whole timeout may be half-dead: start a fresh one (the
+                // old one is kept until the new one is ready). One slow
+                // answer among others is not a reason.
+                let silent = self.last_success.lock().elapsed() >= self.config.timeout;
+                if silent && matches!(conn, Conn::Single(_)) {
+                    self.lost.notify_one();
+                }
+                StoreAnswer::Failed
+            }
+        }
+    }
+
+    fn broken(&self) {
+        let mut conn = self.conn.lock();
+        match &conn.0 {
+            Some(Conn::Single(_)) => {
+                conn.0 = None;
+                conn.1 += 1;
+            }
+            Some(Conn::Cluster(_)) => {
+                if self.last_success.lock().elapsed() < CLUSTER_REBUILD {
+                    return;
+                }
+            }
+            None => {}
+        }
+        drop(conn);
+        self.lost.notify_one();
+    }
+
+    /// Keeps a connection up: waits until one is reported lost, then
+    /// tries until a new one is made.
+    async fn keep_connected(self: Arc<Self>, mut up: bool) {
+        loop {
+            if up {
+                self.lost.notified().await;
+            }
+            let mut reported = false;
+            loop {
+                match connect(&self.config).await {
+                    Ok(c) => {
+                        {
+                            let mut conn = self.conn.lock();
+                            conn.0 = Some(c);
+                            conn.1 += 1;
+                        }
+                        *self.last_success.lock() = Instant::now();
+                        eprintln!("Info, cache store {}connected", if up { "re" } else { "" });
+                        break;
+                    }
+                    Err(e) => {
+                        if !reported && up {
+                            eprintln!("Warning, cache store lost, reconnecting: {}", describe(&e));
+                        }
+                        reported = true;
+                        if !up {
+                            // The start-up message said so already.
+                            up = true;
+                        }
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }
+            up = true;
+        }
+    }
+}
+
+impl RedisStore {
+    /// Starts the backend thread and makes the first connection attempt.
+    /// Err for configuration mistakes (wrong password, untrusted
+    /// certificate); an unreachable store is not an error.
+    pub fn start(config: RedisConfig) -> Result<(Self, StartState), String> {
+        install_crypto();
+        let shared = Arc::new(Shared { done: Mutex::new(Vec::new()), notify: Mutex::new(None) });
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, StoreOp)>();
+        let (first_tx, first_rx) = std::sync::mpsc::channel::<Result<StartState, String>>();
+        let thread_shared = shared.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the cache thread's runtime: {e}"))?;
+        let thread = std::thread::Builder::new()
+            .name("dc-redis".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let first = connect(&config).await;
+                    let link = Arc::new(Link {
+                        config,
+                        conn: Mutex::new((None, 0)),
+                        lost: Notify::new(),
+                        last_success: Mutex::new(Instant::now()),
+                    });
+                    let up = match first {
+                        Ok(c) => {
+                            link.conn.lock().0 = Some(c);
+                            let _ = first_tx.send(Ok(StartState::Connected));
+                            true
+                        }
+                        Err(e) if fatal(&e) => {
+                            let _ = first_tx.send(Err(describe(&e)));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = first_tx.send(Ok(StartState::Unreachable(describe(&e))));
+                            false
+                        }
+                    };
+                    tokio::spawn(link.clone().keep_connected(up));
+                    while let Some((tag, op)) = rx.recv().await {
+                        let link = link.clone();
+                        let shared = thread_shared.clone();
+                        tokio::spawn(async move {
+                            let answer = link.execute(op).await;
+                            shared.finish(tag, answer);
+                        });
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot start the cache thread: {e}"))?;
+        match first_rx.recv() {
+            Ok(Ok(state)) => Ok((Self { tx: Some(tx), shared, thread: Some(thread) }, state)),
+            Ok(Err(msg)) => {
+                let _ = thread.join();
+                Err(msg)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err("the cache thread ended unexpectedly".to_string())
+            }
+        }
+    }
+}
+
+impl AsyncStore for RedisStore {
+    fn set_notify(&mut self, notify: Box<dyn Fn() + Send + Sync>) {
+        *self.shared.notify.lock() = Some(notify);
+    }
+
+    fn submit(&mut self, tag: u64, op: StoreOp) {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send((tag, op)).is_ok());
+        if !sent {
+            self.shared.finish(tag, StoreAnswer::Failed);
+        }
+    }
+
+    fn take_done(&mut self, out: &mut Vec<(u64, StoreAnswer)>) {
+        let mut done = self.shared.done.lock();
+        if out.is_empty() {
+            std::mem::swap(out, &mut *done);
+        } else {
+            out.append(&mut done);
+        }
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's request loop.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
