@@ -62,6 +62,22 @@ wait_sock "$W/s1"
 r1=$(ask "$W/s1" 0 1 "$(add_payload 60000 6b6579 76616c7565)")
 r2=$(ask "$W/s1" 1 2 6b6579)
 check double_dash_forms_and_prefix '[ "$r1" = 00 ] && [ "$r2" = 76616c7565 ] && [ "$(redis-cli -p "$PORT" GET sc:key)" = value ]'
+# The sessions in Redis, the dc_client <-> dc_server link over TLS: the
+# store's answers come back through TLS, in each client's order.
+bash "$HERE/lib/tls_certs.sh" "$W/certs" > /dev/null 2>&1
+TP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PREFIX/bin/dc_server" -listen "IP:127.0.0.1:$TP" -cache "redis://127.0.0.1:$PORT" -cache-prefix tls: \
+	-tls-cert "$W/certs/server.pem" -tls-key "$W/certs/server.key" -tls-ca "$W/certs/ca.pem" 2> "$W/tls-server.err" &
+PT=$!; PIDS="$PIDS $PT"
+"$PREFIX/bin/dc_client" -listen "UNIX:$W/tls-proxy" -server "IP:127.0.0.1:$TP" -retry 200 \
+	-tls-cert "$W/certs/client.pem" -tls-key "$W/certs/client.key" -tls-ca "$W/certs/ca.pem" 2> "$W/tls-client.err" &
+PC=$!; PIDS="$PIDS $PC"
+wait_sock "$W/tls-proxy"
+i=0; while [ $i -lt 100 ] && [ "$(ask "$W/tls-proxy" 3 1 6b)" != 01 ]; do sleep 0.05; i=$((i + 1)); done
+"$PREFIX/bin/dc_test" -connect "UNIX:$W/tls-proxy" -sessions 20 -ops 2000 > /dev/null 2> "$W/tls-test.err"; rc1=$?
+"$PREFIX/bin/dc_test" -connect "UNIX:$W/tls-proxy" -persistent -sessions 20 -ops 2000 > /dev/null 2> "$W/tls-test2.err"; rc2=$?
+check tls_link_with_redis_store '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ "$(redis-cli -p "$PORT" --scan --pattern "tls:*" | wc -l)" -gt 0 ]'
+kill -9 "$PC" "$PT"
 kill -9 "$RP"
 r3=$(ask "$W/s1" 1 3 6b6579)
 check store_lost_answers_failure '[ "$r3" = 02 ]'
