@@ -123,6 +123,15 @@ pub enum StoreOp {
     },
 }
 
+impl StoreOp {
+    /// The session id the request is about.
+    pub fn id(&self) -> &[u8] {
+        match self {
+            StoreOp::Add { id, .. } | StoreOp::Get { id } | StoreOp::Remove { id } | StoreOp::Have { id } => id,
+        }
+    }
+}
+
 /// What an [`AsyncStore`] answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreAnswer {

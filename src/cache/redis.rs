@@ -4,7 +4,9 @@
 //! current-thread tokio runtime for the `redis` crate's async connections.
 //! The event loop never waits on it. [`RedisStore::submit`] puts a tagged
 //! request on an unbounded channel; the backend thread spawns one task per
-//! request, which sends one command over a shared connection (a
+//! request (requests on the same id wait for the one before, so that
+//! retries inside the Cluster client cannot reorder them), which sends one
+//! command over a shared connection (a
 //! `MultiplexedConnection` pipelines every concurrent command over one
 //! socket; the Cluster connection keeps one such connection per node and
 //! routes each key to the node owning its slot, following MOVED/ASK and
@@ -35,9 +37,10 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Delay between reconnection attempts.
 const RETRY: Duration = Duration::from_millis(250);
@@ -234,6 +237,34 @@ fn interpret(op: &StoreOp, v: Value) -> StoreAnswer {
     }
 }
 
+/// Requests on one id run one after the other, in the order they came;
+/// requests on different ids run at once. The Cluster client may retry a
+/// request (MOVED, ASK, a reconnect to a node) after a later one on the
+/// same key was sent, which would otherwise let a client's REMOVE
+/// overtake its own ADD.
+#[derive(Default)]
+struct KeyOrder {
+    /// Per id: the completion of the last request entered for it.
+    last: HashMap<Vec<u8>, oneshot::Receiver<()>>,
+    /// Size of `last` after its latest clean-up.
+    kept: usize,
+}
+
+impl KeyOrder {
+    /// Enters a request on `id`: what to wait for first (the request
+    /// before it on the same id, if one may still run), and the sender
+    /// to call once this one is answered.
+    fn enter(&mut self, id: &[u8]) -> (Option<oneshot::Receiver<()>>, oneshot::Sender<()>) {
+        if self.last.len() > 1024 && self.last.len() > 2 * self.kept {
+            // Forget the ids whose last request is over.
+            self.last.retain(|_, done| matches!(done.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+            self.kept = self.last.len();
+        }
+        let (tx, rx) = oneshot::channel();
+        (self.last.insert(id.to_vec(), rx), tx)
+    }
+}
+
 impl Link {
     async fn execute(&self, op: StoreOp) -> StoreAnswer {
         let (Some(mut conn), generation) = self.conn.lock().clone() else {
@@ -368,11 +399,25 @@ impl RedisStore {
                         }
                     };
                     tokio::spawn(link.clone().keep_connected(up));
+                    let mut order = KeyOrder::default();
                     while let Some((tag, op)) = rx.recv().await {
                         let link = link.clone();
                         let shared = thread_shared.clone();
+                        let (before, done) = order.enter(op.id());
                         tokio::spawn(async move {
-                            let answer = link.execute(op).await;
+                            // The wait for the request before it counts
+                            // against this request's own time limit.
+                            let limit = link.config.timeout;
+                            let run = async {
+                                if let Some(before) = before {
+                                    // Ends (or is dropped) when the request
+                                    // before it on this id was answered.
+                                    let _ = before.await;
+                                }
+                                link.execute(op).await
+                            };
+                            let answer = tokio::time::timeout(limit, run).await.unwrap_or(StoreAnswer::Failed);
+                            let _ = done.send(());
                             shared.finish(tag, answer);
                         });
                     }
@@ -422,5 +467,42 @@ impl Drop for RedisStore {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_on_one_id_wait_for_the_one_before() {
+        let mut order = KeyOrder::default();
+        let (first, first_done) = order.enter(b"a");
+        assert!(first.is_none(), "nothing before the first request on an id");
+        let (other, _other_done) = order.enter(b"b");
+        assert!(other.is_none(), "another id does not wait");
+        let (second, _second_done) = order.enter(b"a");
+        let mut second = second.expect("the second request on an id waits for the first");
+        assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        first_done.send(()).unwrap();
+        assert!(second.try_recv().is_ok(), "released once the first is answered");
+    }
+
+    #[test]
+    fn finished_ids_are_forgotten() {
+        let mut order = KeyOrder::default();
+        for i in 0..5000u32 {
+            let (_, done) = order.enter(&i.to_be_bytes());
+            done.send(()).unwrap();
+        }
+        assert!(order.last.len() <= 2100, "{} ids kept", order.last.len());
+        // One still running is kept.
+        let (_, running) = order.enter(b"running");
+        for i in 0..5000u32 {
+            let (_, done) = order.enter(&(i + 10_000).to_be_bytes());
+            done.send(()).unwrap();
+        }
+        assert!(order.last.contains_key(&b"running"[..]));
+        drop(running);
     }
 }
