@@ -11,6 +11,7 @@
 mod common;
 
 use common::recorded;
+use distcache_core::cache::redis::cluster::slot_of as key_slot;
 use distcache_core::protocol::payload::encode_add;
 use distcache_core::protocol::{encode_message, Cmd, HEADER_LEN};
 use std::io::{Read, Write};
@@ -89,6 +90,12 @@ impl Redis {
                 "no",
                 "--dir",
                 dir.to_str().unwrap(),
+                // Servers share the directory: a replica writes the copy it
+                // receives from its master to this file and then loads it,
+                // so with one name for all, two replicas syncing at once
+                // could each load the other's data.
+                "--dbfilename",
+                &format!("dump-{port}.rdb"),
                 "--logfile",
                 log.to_str().unwrap(),
             ]
@@ -134,6 +141,21 @@ impl Redis {
             .args(args)
             .output()
             .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// redis-cli reading commands (one per line) from its standard
+    /// input, all over one connection.
+    fn cli_script(&self, script: &str) -> String {
+        let mut child = Command::new(tool("redis-cli"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.cli_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -600,6 +622,60 @@ fn add_all(s: &mut UnixStream, n: usize, data: &impl Fn(usize) -> Vec<u8>) -> (u
     (rounds, failed)
 }
 
+/// One pipelined GET of each of `ids`: returns those answered with a
+/// failure (0x02); anything else than the session itself (a miss, other
+/// data) fails the test.
+fn get_round(s: &mut UnixStream, ids: &[usize], data: &impl Fn(usize) -> Vec<u8>) -> Vec<usize> {
+    let mut req = Vec::new();
+    for &i in ids {
+        encode_message(&mut req, false, i as u32, Cmd::Get, format!("c{i}").as_bytes());
+    }
+    let mut w = s.try_clone().unwrap();
+    let wr = std::thread::spawn(move || w.write_all(&req).unwrap());
+    let mut again = Vec::new();
+    for &i in ids {
+        let (uid, cmd, p) = read_response(s);
+        assert_eq!((uid, cmd), (i as u32, Cmd::Get), "answers in request order");
+        if p == [FAILED] {
+            again.push(i);
+        } else {
+            assert!(p == data(i), "session c{i}: {} bytes {:?}, not the session", p.len(), &p[..p.len().min(8)]);
+        }
+    }
+    wr.join().unwrap();
+    again
+}
+
+/// A client reading c0..c{n-1} again and again (pipelined rounds of
+/// [`get_round`]) until told to stop; returns the rounds and the ids
+/// answered with a failure.
+struct Reader {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<usize>)>,
+}
+
+impl Reader {
+    fn start(mut s: UnixStream, n: usize, data: fn(usize) -> Vec<u8>) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let all: Vec<usize> = (0..n).collect();
+            let (mut rounds, mut failed) = (0, Vec::new());
+            while rounds == 0 || !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                failed.extend(get_round(&mut s, &all, &data));
+                rounds += 1;
+            }
+            (rounds, failed)
+        });
+        Reader { stop, thread }
+    }
+
+    fn finish(self) -> (usize, Vec<usize>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}
+
 /// Gets c0..c{n-1} until every one came back intact: a failure (0x02)
 /// is tried again, anything else (a miss, other data) fails the test.
 /// Returns the rounds taken and the failures seen.
@@ -610,25 +686,8 @@ fn retrieve_all(s: &mut UnixStream, n: usize, data: &impl Fn(usize) -> Vec<u8>) 
     while !todo.is_empty() {
         rounds += 1;
         assert!(start.elapsed() < Duration::from_secs(60), "{} sessions still failing", todo.len());
-        let mut req = Vec::new();
-        for &i in &todo {
-            encode_message(&mut req, false, i as u32, Cmd::Get, format!("c{i}").as_bytes());
-        }
-        let mut w = s.try_clone().unwrap();
-        let wr = std::thread::spawn(move || w.write_all(&req).unwrap());
-        let mut again = Vec::new();
-        for &i in &todo {
-            let (uid, cmd, p) = read_response(s);
-            assert_eq!((uid, cmd), (i as u32, Cmd::Get), "answers in request order");
-            if p == [FAILED] {
-                again.push(i);
-            } else {
-                assert!(p == data(i), "session c{i}: {} bytes {:?}, not the session", p.len(), &p[..p.len().min(4)]);
-            }
-        }
-        wr.join().unwrap();
-        failed += again.len();
-        todo = again;
+        todo = get_round(s, &todo, data);
+        failed += todo.len();
     }
     (rounds, failed)
 }
@@ -647,6 +706,10 @@ fn cluster_survives_losing_a_master() {
                     "nodes-{port}.conf",
                     "--cluster-node-timeout",
                     "1000",
+                    // the other masters keep serving their slots while
+                    // one is failing over (docs/farm.md)
+                    "--cluster-require-full-coverage",
+                    "no",
                 ],
             )
         })
@@ -666,14 +729,18 @@ fn cluster_survives_losing_a_master() {
     let dc = Dc::start(&dir, "dc", &["-cache", &url, "-cache-timeout", "500"]);
     // 5,000 sessions, pipelined
     let n = 5000usize;
-    let data = |i: usize| session(i, 100 + i % 300);
+    fn data(i: usize) -> Vec<u8> {
+        session(i, 100 + i % 300)
+    }
     let mut s = dc.connect();
     let (rounds, failed) = add_all(&mut s, n, &data);
     eprintln!("5,000 ADDs: {failed} failed (0x02) and were sent again, {rounds} rounds");
     let masters: Vec<usize> = (0..6).filter(|&k| nodes[k].cli(&["ROLE"]).lines().next() == Some("master")).collect();
     assert_eq!(masters.len(), 3);
-    // resharding: 1,000 slots move to another master; dc_server follows
-    // the MOVED redirections
+    // resharding: 1,000 slots move to another master while a client
+    // reads all 5,000 over and over; dc_server follows the ASK
+    // redirections during the move and the MOVED ones after it
+    let reader = Reader::start(dc.connect(), n, data);
     let id = |k: usize| nodes[k].cli(&["CLUSTER", "MYID"]).trim().to_string();
     let out = Command::new(tool("redis-cli"))
         .args(["--cluster", "reshard", &addrs[masters[0]], "--cluster-from", &id(masters[0])])
@@ -681,14 +748,23 @@ fn cluster_survives_losing_a_master() {
         .output()
         .unwrap();
     assert!(out.status.success(), "reshard: {}", String::from_utf8_lossy(&out.stdout));
+    let (rounds, failed) = reader.finish();
+    eprintln!("during resharding: {rounds} rounds of 5,000 GETs, {} failed (0x02)", failed.len());
     let mut s = dc.connect();
     let t = Instant::now();
     let (rounds, failed) = retrieve_all(&mut s, n, &data);
     eprintln!("after resharding: {failed} GETs failed (0x02) over {rounds} rounds, all retrieved in {:?}", t.elapsed());
-    // every write acknowledged by a replica too
+    // every write acknowledged by a replica too: WAIT covers the writes
+    // made before it on its own connection, so each master gets one more
+    // write (to a key in one of its own slots) and the WAIT on the same
+    // connection, which counts every write before it in that master's
+    // replication stream
     for &m in &masters {
-        let acked: i64 = nodes[m].cli(&["WAIT", "1", "5000"]).trim().parse().unwrap();
-        assert!(acked >= 1, "replicated");
+        let key = nodes[m].cli(&["RANDOMKEY"]).trim().to_string();
+        assert!(key.starts_with("dc:"), "master {m} holds sessions: {key:?}");
+        let out = nodes[m].cli_script(&format!("SET {{{key}}}.replicated 1\nWAIT 1 5000\n"));
+        let acked: i64 = out.lines().last().unwrap_or("").trim().parse().unwrap_or(-1);
+        assert!(acked >= 1, "master {m}: replicated ({out:?})");
     }
     // a paused master delays only the requests for its keys
     let slot_of = |key: &str| nodes[0].cli(&["CLUSTER", "KEYSLOT", &format!("dc:{key}")]).trim().to_string();
@@ -718,6 +794,21 @@ fn cluster_survives_losing_a_master() {
         .copied()
         .find(|&m| nodes[m].cli(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).trim() != "0")
         .expect("the owner of dc:c0");
+    // meanwhile another client reads all 5,000 again and again: each
+    // answer is the session or the failure answer, never a miss or
+    // another session's bytes
+    let reader = Reader::start(dc.connect(), n, data);
+    // the slots the victim serves, as the cluster says ("myself" line of
+    // CLUSTER NODES: ... connected 0-5460 6000 ...)
+    let nodes_line = nodes[victim].cli(&["CLUSTER", "NODES"]);
+    let mine = nodes_line.lines().find(|l| l.contains("myself")).expect("CLUSTER NODES names myself");
+    let mut victim_slots = vec![false; 16384];
+    for range in mine.split_whitespace().skip(8).filter(|r| !r.starts_with('[')) {
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        for slot in a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap() {
+            victim_slots[slot] = true;
+        }
+    }
     nodes[victim].kill();
     // during the failover each operation answers within the timeout
     let started = Instant::now();
@@ -729,12 +820,35 @@ fn cluster_survives_losing_a_master() {
         if got == data(0) {
             break;
         }
+        if got != [FAILED] {
+            for (k, node) in nodes.iter().enumerate() {
+                eprintln!(
+                    "node {k} (port {}): role {:?}, dbsize {:?}, EXISTS dc:c0 {:?}, {:?}",
+                    node.port,
+                    node.cli(&["ROLE"]).lines().next(),
+                    node.cli(&["DBSIZE"]).trim(),
+                    node.cli(&["EXISTS", "dc:c0"]).trim(),
+                    node.cli(&["CLUSTER", "NODES"]).lines().find(|l| l.contains("myself")).map(|l| l
+                        .split_whitespace()
+                        .skip(2)
+                        .collect::<Vec<_>>()
+                        .join(" "))
+                );
+            }
+            let d = dc.log();
+            eprintln!("dc_server log: {}", &d[d.len().saturating_sub(3000)..]);
+        }
         assert!(got == [FAILED], "fails, never misses: got {} bytes {:?}", got.len(), &got[..got.len().min(8)]);
         failed += 1;
         assert!(started.elapsed() < Duration::from_secs(30), "no failover");
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("failover: {failed} failed GETs over {:?}", started.elapsed());
+    let (rounds, failed) = reader.finish();
+    eprintln!("during the failover: {rounds} rounds of 5,000 GETs, {} failed (0x02)", failed.len());
+    // a dead master delays only the requests for its own keys
+    let elsewhere = failed.iter().filter(|&&i| !victim_slots[key_slot(format!("dc:c{i}").as_bytes()) as usize]);
+    assert_eq!(elsewhere.count(), 0, "GETs of keys on live masters failed");
     // all 5,000 retrievable afterwards
     let (rounds, failed) = retrieve_all(&mut s, n, &data);
     eprintln!("after the failover: {failed} GETs failed (0x02) over {rounds} rounds, all retrieved");

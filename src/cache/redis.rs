@@ -5,12 +5,13 @@
 //! The event loop never waits on it. [`RedisStore::submit`] puts a tagged
 //! request on an unbounded channel; the backend thread spawns one task per
 //! request (requests on the same id wait for the one before, so that
-//! retries inside the Cluster client cannot reorder them), which sends one
+//! retries in the Cluster router cannot reorder them), which sends one
 //! command over a shared connection (a
 //! `MultiplexedConnection` pipelines every concurrent command over one
-//! socket; the Cluster connection keeps one such connection per node and
-//! routes each key to the node owning its slot, following MOVED/ASK and
-//! refreshing its slot map after failover). The answer goes into a shared
+//! socket; the Cluster router, [`cluster::Router`], keeps one such
+//! connection per master and sends each key to the master owning its
+//! slot, following MOVED/ASK and refreshing its slot map after failover
+//! without holding back other requests). The answer goes into a shared
 //! list and, if the list was empty, the notify callback (a `mio::Waker`
 //! in dc_server) wakes the event loop, which takes all ready answers at
 //! once. Every request is bounded by the `-cache-timeout`: a slow or dead
@@ -24,10 +25,11 @@
 //!
 //! Connection faults: a standalone connection that fails at the I/O level
 //! is dropped and re-established by a background task (every 250 ms at
-//! most); requests made while there is none fail at once. A Cluster
-//! connection reconnects to nodes by itself; if no request has succeeded
-//! for a while and errors continue, it is rebuilt from the seed nodes.
+//! most); requests made while there is none fail at once. The Cluster
+//! router makes its node connections again by itself and falls back to
+//! the seed nodes when no known master answers.
 
+pub mod cluster;
 pub mod config;
 
 pub use config::RedisConfig;
@@ -35,7 +37,6 @@ pub use config::RedisConfig;
 use super::{AsyncStore, StoreAnswer, StoreOp};
 use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,8 +45,6 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Delay between reconnection attempts.
 const RETRY: Duration = Duration::from_millis(250);
-/// A Cluster connection failing this long without a success is rebuilt.
-const CLUSTER_REBUILD: Duration = Duration::from_secs(3);
 
 /// How the first connection attempt went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,14 +87,18 @@ pub struct RedisStore {
 #[derive(Clone)]
 enum Conn {
     Single(MultiplexedConnection),
-    Cluster(ClusterConnection),
+    Cluster(Arc<cluster::Router>),
 }
 
 impl Conn {
-    async fn run(&mut self, cmd: &redis::Cmd) -> Result<Value, RedisError> {
+    async fn run(&mut self, config: &RedisConfig, op: &StoreOp) -> Result<Value, RedisError> {
+        let cmd = command(config, op);
         match self {
-            Conn::Single(c) => c.req_packed_command(cmd).await,
-            Conn::Cluster(c) => c.req_packed_command(cmd).await,
+            Conn::Single(c) => c.req_packed_command(&cmd).await.and_then(Value::extract_error),
+            Conn::Cluster(r) => {
+                let repeatable = matches!(op, StoreOp::Get { .. } | StoreOp::Have { .. });
+                r.run(&config.key(op.id()), &cmd, repeatable).await
+            }
         }
     }
 }
@@ -158,32 +161,21 @@ fn tcp_settings() -> redis::io::tcp::TcpSettings {
 }
 
 async fn connect(config: &RedisConfig) -> Result<Conn, RedisError> {
-    let certs = || redis::TlsCertificates { client_tls: None, root_cert: config.ca_pem.clone() };
     if config.cluster {
-        let urls: Vec<String> = config.nodes.iter().map(|n| config.node_url(n)).collect();
-        let mut b = redis::cluster::ClusterClientBuilder::new(urls)
-            .tcp_settings(tcp_settings())
-            .connection_timeout(config.timeout)
-            .response_timeout(config.timeout)
-            .retries(3)
-            .min_retry_wait(10)
-            .max_retry_wait(config.timeout.as_millis() as u64 / 4 + 1);
-        if let Some(u) = &config.username {
-            b = b.username(u);
-        }
-        if let Some(p) = &config.password {
-            b = b.password(p);
-        }
-        if config.tls {
-            b = b.certs(certs());
-        }
-        let client = b.build()?;
-        return tokio::time::timeout(config.timeout * 3, client.get_async_connection())
+        // Each node is given the whole timeout to answer; the slot map is
+        // taken from the first seed that does.
+        let limit = config.timeout * (config.nodes.len() as u32 + 1);
+        return tokio::time::timeout(limit, cluster::Router::connect(config.clone()))
             .await
             .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
             .map(Conn::Cluster);
     }
-    let node = &config.nodes[0];
+    connect_node(config, &config.nodes[0]).await.map(Conn::Single)
+}
+
+/// One pipelined connection to one server (standalone, or a Cluster node).
+async fn connect_node(config: &RedisConfig, node: &(String, u16)) -> Result<MultiplexedConnection, RedisError> {
+    let certs = || redis::TlsCertificates { client_tls: None, root_cert: config.ca_pem.clone() };
     let mut settings = redis::RedisConnectionInfo::default().set_db(config.db).set_skip_set_lib_name();
     if let Some(u) = &config.username {
         settings = settings.set_username(u);
@@ -198,8 +190,7 @@ async fn connect(config: &RedisConfig) -> Result<Conn, RedisError> {
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.timeout))
         .set_response_timeout(Some(config.timeout));
-    let c = client.get_multiplexed_async_connection_with_config(&cfg).await?;
-    Ok(Conn::Single(c))
+    client.get_multiplexed_async_connection_with_config(&cfg).await
 }
 
 /// The command for one request.
@@ -238,7 +229,7 @@ fn interpret(op: &StoreOp, v: Value) -> StoreAnswer {
 }
 
 /// Requests on one id run one after the other, in the order they came;
-/// requests on different ids run at once. The Cluster client may retry a
+/// requests on different ids run at once. The Cluster router may retry a
 /// request (MOVED, ASK, a reconnect to a node) after a later one on the
 /// same key was sent, which would otherwise let a client's REMOVE
 /// overtake its own ADD.
@@ -270,8 +261,7 @@ impl Link {
         let (Some(mut conn), generation) = self.conn.lock().clone() else {
             return StoreAnswer::Failed;
         };
-        let cmd = command(&self.config, &op);
-        match tokio::time::timeout(self.config.timeout, conn.run(&cmd)).await {
+        match tokio::time::timeout(self.config.timeout, conn.run(&self.config, &op)).await {
             // An answer that arrives on a connection already replaced may
             // have been overtaken by later requests sent on the new one
             // (a client's ADD executed after its REMOVE): only answers
@@ -282,7 +272,9 @@ impl Link {
                 interpret(&op, v)
             }
             Ok(Err(e)) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                // A Cluster router repairs its own node connections.
+                let single = matches!(conn, Conn::Single(_));
+                if single && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()) {
                     self.broken();
                 }
                 StoreAnswer::Failed
@@ -301,19 +293,12 @@ impl Link {
         }
     }
 
+    /// The standalone connection failed: drop it and make a new one.
     fn broken(&self) {
         let mut conn = self.conn.lock();
-        match &conn.0 {
-            Some(Conn::Single(_)) => {
-                conn.0 = None;
-                conn.1 += 1;
-            }
-            Some(Conn::Cluster(_)) => {
-                if self.last_success.lock().elapsed() < CLUSTER_REBUILD {
-                    return;
-                }
-            }
-            None => {}
+        if conn.0.is_some() {
+            conn.0 = None;
+            conn.1 += 1;
         }
         drop(conn);
         self.lost.notify_one();
