@@ -1,8 +1,9 @@
 //! dc_server with its sessions in a real Valkey/Redis (`-cache redis://…`):
 //! the builtin cache's answers byte for byte, pipelined requests answered
 //! in order, two servers sharing one store, faults (store absent at start,
-//! lost and back), ACL users and passwords, TLS with a CA made here, and a
-//! 3-master/3-replica Cluster surviving the loss of a master.
+//! lost and back), ACL users and passwords, TLS with a CA made here, and
+//! Clusters: 3 masters/3 replicas read throughout a resharding and the
+//! loss of a master, over TLS, and with an ACL user while a slot migrates.
 //!
 //! The servers come from Debian's redis-server/redis-tools and openssl
 //! (installed by tools/deps.sh); each test starts its own on free
@@ -909,4 +910,72 @@ fn cluster_over_tls() {
     }
     let per_node: Vec<i64> = nodes.iter().map(|n| n.cli(&["DBSIZE"]).trim().parse().unwrap()).collect();
     assert!(per_node.iter().all(|&k| k > 0), "spread over the masters: {per_node:?}");
+}
+
+#[test]
+fn cluster_with_an_acl_user() {
+    let dir = temp_dir("acl-cluster");
+    // The user dc_server needs in a Cluster: the standalone commands, plus
+    // what it uses to learn the slot map and to follow a migrating slot
+    // (docs/farm.md). The default user stays open for redis-cli here.
+    let acl = [
+        "--user",
+        "web",
+        "on",
+        ">s3cret",
+        "~dc:*",
+        "+set",
+        "+get",
+        "+del",
+        "+exists",
+        "+ping",
+        "+cluster|slots",
+        "+asking",
+    ];
+    let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", "nodes-{port}.conf"];
+    args.extend(acl);
+    let nodes: Vec<Redis> = (0..3).map(|_| Redis::start(&dir, &args)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new(tool("redis-cli"))
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    wait_for("cluster ok", Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+    let url = format!("redis+cluster://web:s3cret@{}", addrs[0]);
+    let dc = Dc::start(&dir, "dc", &["-cache", &url]);
+    let mut s = dc.connect();
+    for i in 0..100usize {
+        assert_eq!(add(&mut s, format!("c{i}").as_bytes(), &session(i, 100), 60_000), [OK]);
+    }
+    // a slot with a session in it moves to another master while its
+    // sessions are read: ASK during the move, MOVED after it
+    let slot = nodes[0].cli(&["CLUSTER", "KEYSLOT", "dc:c0"]).trim().to_string();
+    let from = (0..3).find(|&k| nodes[k].cli(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).trim() != "0").unwrap();
+    let to = (from + 1) % 3;
+    let id = |k: usize| nodes[k].cli(&["CLUSTER", "MYID"]).trim().to_string();
+    let reader = Reader::start(dc.connect(), 100, |i| session(i, 100));
+    assert_eq!(nodes[to].cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &id(from)]).trim(), "OK");
+    assert_eq!(nodes[from].cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &id(to)]).trim(), "OK");
+    std::thread::sleep(Duration::from_millis(100));
+    let moved = nodes[from].cli(&["MIGRATE", "127.0.0.1", &nodes[to].port.to_string(), "dc:c0", "0", "5000"]);
+    assert_eq!(moved.trim(), "OK");
+    std::thread::sleep(Duration::from_millis(100));
+    for k in 0..3 {
+        assert_eq!(nodes[k].cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &id(to)]).trim(), "OK");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (rounds, failed) = reader.finish();
+    assert!(failed.is_empty(), "{} GETs failed over {rounds} rounds", failed.len());
+    assert_eq!(ask(&mut s, Cmd::Get, b"c0"), session(0, 100));
+    assert_eq!(nodes[to].cli(&["EXISTS", "dc:c0"]).trim(), "1");
+    // a wrong password: a clear start-up error
+    let bad = format!("redis+cluster://web:wrong@{}", addrs[0]);
+    let (rc, err) = dc_refuses(&["-cache", &bad], &[]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("authentication failed") && !err.contains("wrong@"), "{err}");
 }
