@@ -40,11 +40,32 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A test's scratch directory, removed when the test is over (kept, and
+/// named, when it failed: the servers' logs are in it).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the servers' files are kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn temp_dir(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("dc-redis-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn wait_for(what: &str, limit: Duration, mut up: impl FnMut() -> bool) {
