@@ -714,6 +714,25 @@ fn retrieve_all(s: &mut UnixStream, n: usize, data: &impl Fn(usize) -> Vec<u8>) 
     (rounds, failed)
 }
 
+/// `redis-cli --cluster create` over `nodes` (redis-cli's own options
+/// first, e.g. TLS), then waits until every node reports the cluster ok.
+/// Returns the nodes' addresses.
+fn create_cluster(nodes: &[Redis], replicas: usize, cli: &[&str]) -> Vec<String> {
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new(tool("redis-cli"))
+        .args(cli)
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    wait_for("cluster ok", Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+    addrs
+}
+
 #[test]
 fn cluster_survives_losing_a_master() {
     let dir = temp_dir("cluster");
@@ -736,17 +755,7 @@ fn cluster_survives_losing_a_master() {
             )
         })
         .collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-    let out = Command::new(tool("redis-cli"))
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    wait_for("cluster ok", Duration::from_secs(30), || {
-        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-    });
+    let addrs = create_cluster(&nodes, 1, &[]);
     let url = format!("redis+cluster://{},{}", addrs[0], addrs[1]);
     let dc = Dc::start(&dir, "dc", &["-cache", &url, "-cache-timeout", "500"]);
     // 5,000 sessions, pipelined
@@ -908,17 +917,7 @@ fn cluster_over_tls() {
             )
         })
         .collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-    let out = Command::new(tool("redis-cli"))
-        .args(["--tls", "--cacert", cas, "--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    wait_for("cluster ok", Duration::from_secs(30), || {
-        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-    });
+    let addrs = create_cluster(&nodes, 0, &["--tls", "--cacert", cas]);
     let url = format!("rediss+cluster://{}", addrs[0]);
     let dc = Dc::start(&dir, "dc", &["-cache", &url, "-cache-ca", cas]);
     let mut s = dc.connect();
@@ -956,17 +955,7 @@ fn cluster_with_an_acl_user() {
     let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", "nodes-{port}.conf"];
     args.extend(acl);
     let nodes: Vec<Redis> = (0..3).map(|_| Redis::start(&dir, &args)).collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-    let out = Command::new(tool("redis-cli"))
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    wait_for("cluster ok", Duration::from_secs(30), || {
-        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-    });
+    let addrs = create_cluster(&nodes, 0, &[]);
     let url = format!("redis+cluster://web:s3cret@{}", addrs[0]);
     let dc = Dc::start(&dir, "dc", &["-cache", &url]);
     let mut s = dc.connect();
