@@ -419,6 +419,10 @@ pub struct ClientLink {
     input: Box<[u8]>,
     in_start: usize,
     in_end: usize,
+    /// How many bytes from `in_start` rustls has been shown: it may hold
+    /// on to them (records of a handshake message being joined), so it is
+    /// never shown less.
+    shown: usize,
     /// TLS output (handshake messages, alerts, encrypted requests) waiting
     /// for the socket: `output[out_start..out_end]`.
     output: Vec<u8>,
@@ -442,6 +446,8 @@ const CLIENT_INPUT: usize = 64 * 1024 + MAX_RECORD;
 const SEND_CHUNK: usize = 4 * 16384;
 /// What TLS 1.3 adds to each record: header, content type, AEAD tag.
 const RECORD_OVERHEAD: usize = 5 + 1 + 16;
+/// A TLS record header: content type, version, length.
+const RECORD_HEADER: usize = 5;
 /// The client's output buffer: one [`SEND_CHUNK`] as records, and room
 /// for a key update rustls may put first.
 const CLIENT_OUTPUT: usize = SEND_CHUNK + 4 * RECORD_OVERHEAD + 1024;
@@ -465,6 +471,9 @@ enum Pulled {
     Got { more: bool },
     /// Nothing waits in the socket.
     Empty,
+    /// The ciphertext buffer is full of records waiting for room in the
+    /// read buffer.
+    NoRoom,
 }
 
 /// Copies a handshake message or alert rustls encoded into the output
@@ -521,6 +530,7 @@ impl ClientLink {
             input: vec![0; CLIENT_INPUT].into_boxed_slice(),
             in_start: 0,
             in_end: 0,
+            shown: 0,
             output: vec![0; CLIENT_OUTPUT],
             out_start: 0,
             out_end: 0,
@@ -559,8 +569,10 @@ impl ClientLink {
     /// output buffer (nothing else: no record is decrypted).
     fn encode_pending(&mut self) {
         for _ in 0..MAX_ROUNDS {
-            let status = self.conn.process_tls_records(&mut self.input[self.in_start..self.in_end]);
+            let end = self.in_start + self.shown;
+            let status = self.conn.process_tls_records(&mut self.input[self.in_start..end]);
             let discard = status.discard;
+            self.shown -= discard;
             let go_on = match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut enc)) => {
                     encode_into(&mut enc, &mut self.output, &mut self.out_start, &mut self.out_end).is_ok()
@@ -602,6 +614,29 @@ impl ClientLink {
         self.held_pos < self.held.len()
     }
 
+    /// How far into the ciphertext rustls may look. During the handshake,
+    /// all of it. After it, whole records only as long as their plaintext
+    /// finds `room` in the read buffer (the last one may overflow into
+    /// `held`): rustls decrypts every record it is shown into a queue of
+    /// its own, so plaintext without room would be copied twice more.
+    fn visible_end(&self, room: usize) -> usize {
+        let least = self.in_start + self.shown;
+        if self.conn.is_handshaking() {
+            return self.in_end;
+        }
+        let mut pos = self.in_start;
+        let mut room = room;
+        while room > 0 && self.in_end - pos >= RECORD_HEADER {
+            let len = RECORD_HEADER + usize::from(u16::from_be_bytes([self.input[pos + 3], self.input[pos + 4]]));
+            if self.in_end - pos < len {
+                break;
+            }
+            pos += len;
+            room = room.saturating_sub(len.saturating_sub(RECORD_OVERHEAD));
+        }
+        pos.max(least)
+    }
+
     /// Runs rustls over the ciphertext that arrived: answers the
     /// handshake, decrypts every complete record into `read` (or `held`),
     /// and encrypts what `send` holds once the handshake is over and the
@@ -610,12 +645,16 @@ impl ClientLink {
         self.hand_on_held(read);
         let mut took = false;
         for _ in 0..MAX_ROUNDS * 4 {
-            let status = self.conn.process_tls_records(&mut self.input[self.in_start..self.in_end]);
+            let room = if self.holds_plaintext() { 0 } else { read.with(|b| b.unused()) };
+            let end = self.visible_end(room);
+            self.shown = end - self.in_start;
+            let status = self.conn.process_tls_records(&mut self.input[self.in_start..end]);
             let mut discard = status.discard;
             let state = match status.state {
                 Ok(state) => state,
                 Err(e) => {
                     self.in_start += discard;
+                    self.shown -= discard;
                     return Err(e);
                 }
             };
@@ -678,6 +717,7 @@ impl ClientLink {
                 _ => stop = true,
             }
             self.in_start += discard;
+            self.shown = self.shown.saturating_sub(discard);
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -719,6 +759,9 @@ impl ClientLink {
         }
         let room = self.input.len() - self.in_end;
         if room == 0 {
+            if self.visible_end(usize::MAX) > self.in_start + self.shown {
+                return Ok(Pulled::NoRoom);
+            }
             return Err(LinkEnd::Refused("the server sent a TLS message larger than 64 KiB".into()));
         }
         loop {
@@ -766,6 +809,7 @@ impl ClientLink {
                         continue;
                     }
                     Ok(Pulled::Empty) => socket_empty = true,
+                    Ok(Pulled::NoRoom) => {}
                     Err(end) => {
                         // What arrived before the end is still handed on.
                         let _ = self.drive(read, send);
