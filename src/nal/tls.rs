@@ -572,7 +572,6 @@ impl ClientLink {
             let end = self.in_start + self.shown;
             let status = self.conn.process_tls_records(&mut self.input[self.in_start..end]);
             let discard = status.discard;
-            self.shown -= discard;
             let go_on = match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut enc)) => {
                     encode_into(&mut enc, &mut self.output, &mut self.out_start, &mut self.out_end).is_ok()
@@ -583,11 +582,19 @@ impl ClientLink {
                 }
                 _ => false,
             };
-            self.in_start += discard;
+            self.discard(discard);
             if !go_on {
                 break;
             }
         }
+    }
+
+    /// Drops ciphertext rustls is done with from the front of the input
+    /// (never more than it was shown).
+    fn discard(&mut self, n: usize) {
+        let n = n.min(self.shown);
+        self.in_start += n;
+        self.shown -= n;
     }
 
     /// Ends the link for a TLS error: the alert telling the server why
@@ -653,8 +660,7 @@ impl ClientLink {
             let state = match status.state {
                 Ok(state) => state,
                 Err(e) => {
-                    self.in_start += discard;
-                    self.shown -= discard;
+                    self.discard(discard);
                     return Err(e);
                 }
             };
@@ -716,8 +722,7 @@ impl ClientLink {
                 // is the server's.
                 _ => stop = true,
             }
-            self.in_start += discard;
-            self.shown = self.shown.saturating_sub(discard);
+            self.discard(discard);
             if let Some(e) = failed {
                 return Err(e);
             }
