@@ -5,9 +5,11 @@
 //! Loading: [`server_config`] and [`client_config`] read PEM files and
 //! refuse a private key that group or others may read. Driving: both ends
 //! are non-blocking. The server end ([`ServerLink`]) is moved by
-//! dc_server's event loop; the client end ([`ClientLink`]) lives inside a
-//! libnal [`Connection`](super::connection::Connection) and is moved by its
-//! `io`.
+//! dc_server's event loop (rustls' buffered API: it encrypts the large
+//! answers with the fewest copies); the client end ([`ClientLink`]) lives
+//! inside a libnal [`Connection`](super::connection::Connection) and is
+//! moved by its `io` (rustls' unbuffered API: it decrypts the answers in a
+//! buffer the link reads the socket into).
 
 use super::buffer::SharedBuffer;
 use super::sys;
@@ -351,9 +353,9 @@ impl ServerLink {
     }
 }
 
-/// Ciphertext read from the socket ahead of rustls: one system call takes
-/// what the socket holds (a whole 30 KiB session), rustls then takes it in
-/// its own small pieces.
+/// Ciphertext read from the socket ahead of rustls (server end): one
+/// system call takes what the socket holds (a whole 30 KiB session), rustls
+/// then takes it in its own small pieces.
 struct Inbox {
     buf: Box<[u8]>,
     start: usize,
@@ -408,7 +410,9 @@ impl Read for InboxReader<'_> {
 /// into `input`, where rustls decrypts it, and each record's plaintext is
 /// then copied into the connection's read buffer. (The buffered API copies
 /// the ciphertext into a buffer of its own, zeroed on each read, and the
-/// plaintext once more into a queue of its own.)
+/// plaintext once more into a queue of its own.) Requests, the small side
+/// of the link, cost one copy more than with the buffered API: rustls
+/// 0.23 encrypts each record in a vector and copies it into `output`.
 pub struct ClientLink {
     conn: UnbufferedClientConnection,
     /// Why the link failed, once it did.
