@@ -5,16 +5,20 @@
 //! Loading: [`server_config`] and [`client_config`] read PEM files and
 //! refuse a private key that group or others may read. Driving: both ends
 //! are non-blocking. The server end ([`ServerLink`]) is moved by
-//! dc_server's event loop; the client end ([`ClientLink`]) lives inside a
-//! libnal [`Connection`](super::connection::Connection) and is moved by its
-//! `io`.
+//! dc_server's event loop (rustls' buffered API: it encrypts the large
+//! answers with the fewest copies); the client end ([`ClientLink`]) lives
+//! inside a libnal [`Connection`](super::connection::Connection) and is
+//! moved by its `io` (rustls' unbuffered API: it decrypts the answers in a
+//! buffer the link reads the socket into).
 
 use super::buffer::SharedBuffer;
 use super::sys;
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -224,24 +228,24 @@ fn pull_tls(
             // rustls holds as much plaintext as it takes: leave the rest
             // in the socket until it is read.
             Err(e) if e.raw_os_error().is_none() && e.kind() == io::ErrorKind::Other => return Ok((false, false)),
-            Err(e) => return Err(handshake_or_closed(conn, &e.to_string())),
+            Err(e) => return Err(handshake_or_closed(conn.is_handshaking(), &e.to_string())),
         }
         if conn.wants_write() {
-            flush_tls(conn, fd).map_err(|e| handshake_or_closed(conn, &e.to_string()))?;
+            flush_tls(conn, fd).map_err(|e| handshake_or_closed(conn.is_handshaking(), &e.to_string()))?;
         }
     }
 }
 
-fn handshake_or_closed(conn: &rustls::Connection, why: &str) -> LinkEnd {
-    if conn.is_handshaking() {
+fn handshake_or_closed(handshaking: bool, why: &str) -> LinkEnd {
+    if handshaking {
         LinkEnd::Refused(format!("connection lost during the TLS handshake ({why})"))
     } else {
         LinkEnd::Closed
     }
 }
 
-fn eof_end(conn: &rustls::Connection, side: &str) -> LinkEnd {
-    if conn.is_handshaking() {
+fn eof_end(handshaking: bool, side: &str) -> LinkEnd {
+    if handshaking {
         LinkEnd::Refused(format!(
             "the {side} closed the connection during the TLS handshake (not a TLS peer, or it refused us)"
         ))
@@ -309,7 +313,7 @@ impl ServerLink {
                     return match take_plaintext(&mut self.conn, buf) {
                         Ok(n) if n > 0 => Ok((n, true)),
                         _ if !self.heard => Err(LinkEnd::Closed),
-                        _ => Err(eof_end(&self.conn, "client")),
+                        _ => Err(eof_end(self.conn.is_handshaking(), "client")),
                     };
                 }
                 Ok((true, false)) => {
@@ -340,7 +344,7 @@ impl ServerLink {
 
     /// Sends waiting TLS output; Ok(true) once none is left.
     pub fn flush(&mut self, fd: RawFd) -> Result<bool, LinkEnd> {
-        flush_tls(&mut self.conn, fd).map_err(|e| handshake_or_closed(&self.conn, &e.to_string()))
+        flush_tls(&mut self.conn, fd).map_err(|e| handshake_or_closed(self.conn.is_handshaking(), &e.to_string()))
     }
 
     /// TLS output waits for the socket.
@@ -349,17 +353,9 @@ impl ServerLink {
     }
 }
 
-/// The client end of one link, inside a libnal connection.
-pub struct ClientLink {
-    conn: rustls::Connection,
-    /// Why the link failed, once it did.
-    failure: Option<String>,
-    inbox: Inbox,
-}
-
-/// Ciphertext read from the socket ahead of rustls: one system call takes
-/// what the socket holds (a whole 30 KiB session), rustls then takes it in
-/// its own small pieces.
+/// Ciphertext read from the socket ahead of rustls (server end): one
+/// system call takes what the socket holds (a whole 30 KiB session), rustls
+/// then takes it in its own small pieces.
 struct Inbox {
     buf: Box<[u8]>,
     start: usize,
@@ -409,6 +405,60 @@ impl Read for InboxReader<'_> {
     }
 }
 
+/// The client end of one link, inside a libnal connection. It runs
+/// rustls' unbuffered connection: ciphertext goes from the socket straight
+/// into `input`, where rustls decrypts it, and each record's plaintext is
+/// then copied into the connection's read buffer. (The buffered API copies
+/// the ciphertext into a buffer of its own, zeroed on each read, and the
+/// plaintext once more into a queue of its own.) Requests, the small side
+/// of the link, cost one copy more than with the buffered API: rustls
+/// 0.23 encrypts each record in a vector and copies it into `output`.
+pub struct ClientLink {
+    conn: UnbufferedClientConnection,
+    /// Why the link failed, once it did.
+    failure: Option<String>,
+    /// Ciphertext from the socket; `input[in_start..in_end]` is what
+    /// rustls has not consumed yet (at most a partial record, or the
+    /// records of a handshake message still being joined).
+    input: Box<[u8]>,
+    in_start: usize,
+    in_end: usize,
+    /// How many bytes from `in_start` rustls has been shown: it may hold
+    /// on to them (records of a handshake message being joined), so it is
+    /// never shown less.
+    shown: usize,
+    /// TLS output (handshake messages, alerts, encrypted requests) waiting
+    /// for the socket: `output[out_start..out_end]`.
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    /// Plaintext decrypted while the read buffer had no room; handed on
+    /// before anything newer.
+    held: Vec<u8>,
+    held_pos: usize,
+    /// The server sent its close_notify.
+    peer_closed: bool,
+}
+
+/// The largest TLS 1.3 record on the wire: 16 KiB of plaintext plus the
+/// header and the most expansion the protocol allows.
+const MAX_RECORD: usize = 5 + 16384 + 256;
+/// The client's ciphertext buffer: a whole 30 KiB answer (or a 64 KiB
+/// handshake message, rustls' limit) in one read, plus a partial record.
+const CLIENT_INPUT: usize = 64 * 1024 + MAX_RECORD;
+/// Request bytes encrypted in one go: four full records.
+const SEND_CHUNK: usize = 4 * 16384;
+/// What TLS 1.3 adds to each record: header, content type, AEAD tag.
+const RECORD_OVERHEAD: usize = 5 + 1 + 16;
+/// A TLS record header: content type, version, length.
+const RECORD_HEADER: usize = 5;
+/// The client's output buffer: one [`SEND_CHUNK`] as records, and room
+/// for a key update rustls may put first.
+const CLIENT_OUTPUT: usize = SEND_CHUNK + 4 * RECORD_OVERHEAD + 1024;
+/// Rounds of [`ClientLink::transfer`] (read, decrypt, encrypt, send) in
+/// one call at most.
+const MAX_ROUNDS: usize = 64;
+
 /// What one [`ClientLink::transfer`] did, for the selector.
 pub struct Moved {
     /// The socket was read until empty and no decrypted bytes wait.
@@ -419,10 +469,82 @@ pub struct Moved {
     pub wants_send: bool,
 }
 
+/// One read of the socket into the client's ciphertext buffer.
+enum Pulled {
+    /// Bytes came; the socket may hold more (the read filled the room).
+    Got { more: bool },
+    /// Nothing waits in the socket.
+    Empty,
+    /// The ciphertext buffer is full of records waiting for room in the
+    /// read buffer.
+    NoRoom,
+}
+
+/// Copies a handshake message or alert rustls encoded into the output
+/// buffer (which grows for a flight larger than it: certificate chains).
+fn encode_into<Data>(
+    enc: &mut EncodeTlsData<'_, Data>,
+    output: &mut Vec<u8>,
+    out_start: &mut usize,
+    out_end: &mut usize,
+) -> Result<(), rustls::Error> {
+    if *out_start == *out_end {
+        *out_start = 0;
+        *out_end = 0;
+    }
+    match enc.encode(&mut output[*out_end..]) {
+        Ok(n) => {
+            *out_end += n;
+            return Ok(());
+        }
+        Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+            output.copy_within(*out_start..*out_end, 0);
+            *out_end -= *out_start;
+            *out_start = 0;
+            if output.len() < *out_end + required_size {
+                output.resize(*out_end + required_size, 0);
+            }
+        }
+        Err(EncodeError::AlreadyEncoded) => return Ok(()),
+    }
+    let n = enc.encode(&mut output[*out_end..]).map_err(|_| rustls::Error::EncryptError)?;
+    *out_end += n;
+    Ok(())
+}
+
+/// Hands one record's plaintext to the read buffer; what does not fit
+/// (or must wait behind older held bytes) is held.
+fn take_record(payload: &[u8], held: &mut Vec<u8>, held_pos: &mut usize, read: &SharedBuffer) {
+    let n = if *held_pos == held.len() { read.modify(|b| b.write(payload)) } else { 0 };
+    if n < payload.len() {
+        if *held_pos == held.len() {
+            held.clear();
+            *held_pos = 0;
+        }
+        held.extend_from_slice(&payload[n..]);
+    }
+}
+
 impl ClientLink {
     pub fn new(config: &Arc<ClientConfig>, name: ServerName<'static>) -> Result<Self, String> {
-        let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-        Ok(Self { conn: conn.into(), failure: None, inbox: Inbox::new() })
+        let conn = UnbufferedClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
+        let mut link = Self {
+            conn,
+            failure: None,
+            input: vec![0; CLIENT_INPUT].into_boxed_slice(),
+            in_start: 0,
+            in_end: 0,
+            shown: 0,
+            output: vec![0; CLIENT_OUTPUT],
+            out_start: 0,
+            out_end: 0,
+            held: Vec::new(),
+            held_pos: 0,
+            peer_closed: false,
+        };
+        // The ClientHello, sent once the socket connects.
+        link.encode_pending();
+        Ok(link)
     }
 
     /// Why the link failed (None while it works or closed normally).
@@ -432,10 +554,10 @@ impl ClientLink {
 
     /// TLS output waits (a ClientHello right after connecting).
     pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.out_start < self.out_end
     }
 
-    /// The handshake is over.
+    /// The handshake is not over yet.
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
@@ -447,69 +569,275 @@ impl ClientLink {
         None
     }
 
+    /// Moves handshake messages and alerts rustls has queued into the
+    /// output buffer (nothing else: no record is decrypted).
+    fn encode_pending(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let end = self.in_start + self.shown;
+            let status = self.conn.process_tls_records(&mut self.input[self.in_start..end]);
+            let discard = status.discard;
+            let go_on = match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut enc)) => {
+                    encode_into(&mut enc, &mut self.output, &mut self.out_start, &mut self.out_end).is_ok()
+                }
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    true
+                }
+                _ => false,
+            };
+            self.discard(discard);
+            if !go_on {
+                break;
+            }
+        }
+    }
+
+    /// Drops ciphertext rustls is done with from the front of the input
+    /// (never more than it was shown).
+    fn discard(&mut self, n: usize) {
+        let n = n.min(self.shown);
+        self.in_start += n;
+        self.shown -= n;
+    }
+
+    /// Ends the link for a TLS error: the alert telling the server why
+    /// goes out first, best effort.
+    fn refuse(&mut self, fd: RawFd, e: &rustls::Error) -> Option<Moved> {
+        self.encode_pending();
+        let _ = self.send_output(fd);
+        self.fail(LinkEnd::Refused(describe(e)))
+    }
+
+    /// Hands held plaintext on to the read buffer, as much as fits.
+    fn hand_on_held(&mut self, read: &SharedBuffer) {
+        if self.held_pos < self.held.len() {
+            let rest = &self.held[self.held_pos..];
+            self.held_pos += read.modify(|b| b.write(rest));
+            if self.held_pos == self.held.len() {
+                self.held.clear();
+                self.held_pos = 0;
+            }
+        }
+    }
+
+    fn holds_plaintext(&self) -> bool {
+        self.held_pos < self.held.len()
+    }
+
+    /// How far into the ciphertext rustls may look. During the handshake,
+    /// all of it. After it, whole records only as long as their plaintext
+    /// finds `room` in the read buffer (the last one may overflow into
+    /// `held`): rustls decrypts every record it is shown into a queue of
+    /// its own, so plaintext without room would be copied twice more.
+    fn visible_end(&self, room: usize) -> usize {
+        let least = self.in_start + self.shown;
+        if self.conn.is_handshaking() {
+            return self.in_end;
+        }
+        let mut pos = self.in_start;
+        let mut room = room;
+        while room > 0 && self.in_end - pos >= RECORD_HEADER {
+            let len = RECORD_HEADER + usize::from(u16::from_be_bytes([self.input[pos + 3], self.input[pos + 4]]));
+            if self.in_end - pos < len {
+                break;
+            }
+            pos += len;
+            room = room.saturating_sub(len.saturating_sub(RECORD_OVERHEAD));
+        }
+        pos.max(least)
+    }
+
+    /// Runs rustls over the ciphertext that arrived: answers the
+    /// handshake, decrypts every complete record into `read` (or `held`),
+    /// and encrypts what `send` holds once the handshake is over and the
+    /// output buffer is empty. Returns whether request bytes were taken.
+    fn drive(&mut self, read: &SharedBuffer, send: &SharedBuffer) -> Result<bool, rustls::Error> {
+        self.hand_on_held(read);
+        let mut took = false;
+        for _ in 0..MAX_ROUNDS * 4 {
+            let room = if self.holds_plaintext() { 0 } else { read.with(|b| b.unused()) };
+            let end = self.visible_end(room);
+            self.shown = end - self.in_start;
+            let status = self.conn.process_tls_records(&mut self.input[self.in_start..end]);
+            let mut discard = status.discard;
+            let state = match status.state {
+                Ok(state) => state,
+                Err(e) => {
+                    self.discard(discard);
+                    return Err(e);
+                }
+            };
+            let mut stop = false;
+            let mut failed = None;
+            match state {
+                ConnectionState::ReadTraffic(mut traffic) => {
+                    while let Some(record) = traffic.next_record() {
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                take_record(record.payload, &mut self.held, &mut self.held_pos, read);
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                ConnectionState::EncodeTlsData(mut enc) => {
+                    if let Err(e) = encode_into(&mut enc, &mut self.output, &mut self.out_start, &mut self.out_end) {
+                        failed = Some(e);
+                    }
+                }
+                ConnectionState::TransmitTlsData(t) => t.done(),
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    stop = true;
+                    if self.out_start == self.out_end {
+                        self.out_start = 0;
+                        self.out_end = 0;
+                        let output = &mut self.output;
+                        let sealed = send.modify(|b| {
+                            if b.is_empty() {
+                                return Ok(0);
+                            }
+                            let n = b.used().min(SEND_CHUNK);
+                            match traffic.encrypt(&b.data()[..n], &mut output[..]) {
+                                Ok(written) => {
+                                    b.consume(n);
+                                    Ok(written)
+                                }
+                                // Not now: after the output went out.
+                                Err(EncryptError::InsufficientSize(_)) => Ok(0),
+                                Err(EncryptError::EncryptExhausted) => Err(rustls::Error::EncryptError),
+                            }
+                        });
+                        match sealed {
+                            Ok(written) => {
+                                self.out_end = written;
+                                took = written > 0;
+                            }
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                }
+                ConnectionState::PeerClosed | ConnectionState::Closed => self.peer_closed = true,
+                // BlockedHandshake: more ciphertext is needed. Early data
+                // is the server's.
+                _ => stop = true,
+            }
+            self.discard(discard);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if stop {
+                break;
+            }
+        }
+        Ok(took)
+    }
+
+    /// Writes waiting TLS output until done or the socket is full;
+    /// Ok(true) when nothing is left.
+    fn send_output(&mut self, fd: RawFd) -> io::Result<bool> {
+        while self.out_start < self.out_end {
+            match sys::send(fd, &self.output[self.out_start..self.out_end]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.out_start += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out_start = 0;
+        self.out_end = 0;
+        Ok(true)
+    }
+
+    /// Reads the socket once, straight into the ciphertext buffer.
+    fn pull(&mut self, fd: RawFd) -> Result<Pulled, LinkEnd> {
+        if self.in_start == self.in_end {
+            self.in_start = 0;
+            self.in_end = 0;
+        } else if self.input.len() - self.in_end < MAX_RECORD && self.in_start > 0 {
+            // Only a partial record (or an unfinished handshake message)
+            // is left: move it to the front.
+            self.input.copy_within(self.in_start..self.in_end, 0);
+            self.in_end -= self.in_start;
+            self.in_start = 0;
+        }
+        let room = self.input.len() - self.in_end;
+        if room == 0 {
+            if self.visible_end(usize::MAX) > self.in_start + self.shown {
+                return Ok(Pulled::NoRoom);
+            }
+            return Err(LinkEnd::Refused("the server sent a TLS message larger than 64 KiB".into()));
+        }
+        loop {
+            return match sys::read(fd, &mut self.input[self.in_end..]) {
+                Ok(0) => Err(eof_end(self.conn.is_handshaking(), "server")),
+                Ok(n) => {
+                    self.in_end += n;
+                    // A short read emptied the socket (saves the system
+                    // call that would say so).
+                    Ok(Pulled::Got { more: n == room })
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Pulled::Empty),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(handshake_or_closed(self.conn.is_handshaking(), &e.to_string())),
+            };
+        }
+    }
+
     /// Reads the socket (when `readable`), moves plaintext into `read`,
     /// takes `send`'s bytes into TLS and writes TLS output. None when the
     /// link is finished (closed or failed; see [`ClientLink::failure`]).
     pub fn transfer(&mut self, fd: RawFd, readable: bool, read: &SharedBuffer, send: &SharedBuffer) -> Option<Moved> {
         let mut socket_empty = false;
-        let read_full = loop {
-            // rustls holds at most 16 KiB of plaintext: a larger answer is
-            // taken in turns, as long as the read buffer has room.
-            let mut more = false;
-            if readable {
-                let mut input = self.inbox.reader(fd);
-                match pull_tls(&mut self.conn, fd, &mut input, &mut true) {
-                    Ok((_, true)) => {
-                        // What arrived before the end stays readable.
-                        let conn = &mut self.conn;
-                        let _ = read.modify(|b| take_plaintext(conn, b.spare_mut()).map(|n| b.wrote(n)));
-                        let end = eof_end(&self.conn, "server");
-                        return self.fail(end);
-                    }
-                    Ok((empty, false)) => {
-                        socket_empty = empty;
-                        more = !empty;
-                    }
-                    Err(end) => return self.fail(end),
+        let mut send_blocked = false;
+        for _ in 0..MAX_ROUNDS {
+            let took = match self.drive(read, send) {
+                Ok(took) => took,
+                Err(e) => return self.refuse(fd, &e),
+            };
+            match self.send_output(fd) {
+                Ok(done) => send_blocked = !done,
+                Err(e) => {
+                    let end = handshake_or_closed(self.conn.is_handshaking(), &e.to_string());
+                    return self.fail(end);
                 }
             }
-            let conn = &mut self.conn;
-            let taken = read.modify(|b| {
-                let spare = b.spare_mut();
-                let room = spare.len();
-                let n = take_plaintext(conn, spare)?;
-                b.wrote(n);
-                Ok::<bool, LinkEnd>(n == room)
-            });
-            match taken {
-                Ok(full) if full || !more => break full,
-                Ok(_) => {}
-                Err(end) => return self.fail(end),
+            if self.peer_closed && !self.holds_plaintext() {
+                return self.fail(LinkEnd::Closed);
             }
-        };
-        let conn = &mut self.conn;
-        let took = send.modify(|b| {
-            if b.is_empty() {
-                return Ok::<(), io::Error>(());
+            let read_full = self.holds_plaintext() || read.with(|b| b.is_full());
+            if readable && !socket_empty && !read_full {
+                match self.pull(fd) {
+                    Ok(Pulled::Got { more }) => {
+                        socket_empty = !more;
+                        continue;
+                    }
+                    Ok(Pulled::Empty) => socket_empty = true,
+                    Ok(Pulled::NoRoom) => {}
+                    Err(end) => {
+                        // What arrived before the end is still handed on.
+                        let _ = self.drive(read, send);
+                        return self.fail(end);
+                    }
+                }
             }
-            let n = conn.writer().write(b.data())?;
-            b.consume(n);
-            Ok(())
-        });
-        if took.is_err() {
-            return self.fail(LinkEnd::Closed);
+            // More requests than one go takes, and the socket took the last.
+            if !(took && !send_blocked && send.with(|b| !b.is_empty())) {
+                break;
+            }
         }
-        let flushed = match flush_tls(&mut self.conn, fd) {
-            Ok(done) => done,
-            Err(e) => {
-                let end = handshake_or_closed(&self.conn, &e.to_string());
-                return self.fail(end);
-            }
-        };
+        let read_full = self.holds_plaintext() || read.with(|b| b.is_full());
+        // Requests wait for the handshake's end, not for writability.
+        let send_waits = !self.conn.is_handshaking() && send.with(|b| !b.is_empty());
         Some(Moved {
             read_drained: socket_empty && !read_full,
-            send_blocked: !flushed,
-            wants_send: self.conn.wants_write() || send.with(|b| !b.is_empty()),
+            send_blocked,
+            wants_send: self.wants_write() || send_waits,
         })
     }
 }
