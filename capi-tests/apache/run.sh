@@ -955,8 +955,10 @@ run_redis_farm() {
 		bad "redis/b_tls12_session_made_on_a_resumed_on_b" "A: $first, B: $second"
 	fi
 	sid=$(openssl sess_id -in "$R/s.pem" -noout -text 2> /dev/null | sed -n 's/^ *Session-ID: *//p' | tr 'A-F' 'a-f')
-	keys=$(redis-cli -p "$rport" --scan --pattern 'dc:*' | wc -l)
-	if [ -n "$sid" ] && [ "$keys" -gt 0 ] && [ "$(redis-cli -p "$rport" --raw EXISTS "dc:$(printf '%s' "$sid" | python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))')")" = 1 ]; then
+	keys=$(redis-cli -p "$rport" DBSIZE)
+	# the key is "dc:" and the id's raw bytes, which may hold a newline or a
+	# NUL: it goes to redis-cli on stdin (-x), never through the shell
+	if [ -n "$sid" ] && [ "$keys" -gt 0 ] && [ "$(printf '%s' "$sid" | python3 -c 'import sys; sys.stdout.buffer.write(b"dc:" + bytes.fromhex(sys.stdin.read().strip()))' | redis-cli -p "$rport" -x EXISTS)" = 1 ]; then
 		ok "redis/c_session_stored_in_redis ($keys keys)"
 	else
 		bad "redis/c_session_stored_in_redis" "id ${sid:-none}, $keys keys"
