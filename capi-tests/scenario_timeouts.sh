@@ -49,7 +49,9 @@ T0=$(ms)
 "$P" ops "UNIX:$W/cli" 0 4 $RUN "$W/proxy.log" > "$W/proxy.out" & E=$!
 PIDS="$PIDS $A $B1 $C $E"
 sleep 1.2
-TS=$(ms); kill -STOP $SRV
+# (a clock read on each side of the signal: an operation between the two
+# counts as neither before nor during the stop)
+TS0=$(ms); kill -STOP $SRV; TS=$(ms)
 sleep 2
 TC=$(ms); kill -CONT $SRV
 # Nothing hangs: every program ends by RUN + one deadline (+ slack).
@@ -64,10 +66,10 @@ unset DC_CTX_TIMEOUT_MS DC_CTX_BACKOFF_MS
 
 # analyse NAME THREADS MAX_SLOW: prints the numbers and checks them.
 analyse() {
-	awk -v ts=$TS -v tc=$TC -v d=$D -v b=$B -v name=$1 '
+	awk -v ts0=$TS0 -v ts=$TS -v tc=$TC -v d=$D -v b=$B -v name=$1 '
 	{ start = $1; ok = $3; us = $4; n++
 	  if (us > maxus) maxus = us
-	  if (start < ts - 50) { before++; if (!ok) before_bad++ }
+	  if (start < ts0 - 50) { before++; if (!ok) before_bad++ }
 	  else if (start > ts + 5 && start + us / 1000 < tc - 5) {
 	    stopped++; if (ok) stopped_good++
 	    if (us < 1000) fast++; else if (us >= 0.8 * d * 1000) slow++; else middle++
@@ -97,9 +99,10 @@ for name in perop pers threads proxy; do
 	else
 		# A failure during back-off takes microseconds; on a loaded 2-core
 		# machine a thread may still be descheduled for a millisecond now
-		# and then (at most 2% of them, and never for a whole deadline).
+		# and then (at most 2% of them, or 3, and never for a whole deadline).
+		allowed=$((fast / 50)); [ $allowed -ge 3 ] || allowed=3
 		check "${name}_fast_failures_during_backoff ($fast under 1 ms, $slow slow, $other between)" \
-			'[ "$fast" -gt "$slow" ] && [ "$other" -le $((fast / 50)) ] && [ "$slow" -le $((threads + 4)) ]'
+			'[ "$fast" -gt "$slow" ] && [ "$other" -le $allowed ] && [ "$slow" -le $((threads + 4)) ]'
 	fi
 	check "${name}_good_again_after_cont (first ${first} ms after SIGCONT, limit $((B + 1000)))" \
 		'[ "$first" != none ] && [ "$first" -le $((B + 1000)) ]'

@@ -201,7 +201,7 @@ CP=$!; PIDS="$PIDS $CP"
 wait_sock "$W/cli.sock"
 run t_proxy "$T" -connect "UNIX:$W/cli.sock" -sessions 20 -datamin 5 -datamax 4096
 check test_passes_through_proxy '[ $rc -eq 0 ] && has t_proxy "Info, all tests complete"'
-run t_proxyp "$T" -connect "UNIX:$W/cli.sock" -persistent -sessions 20 -ops 2000 -timeout 2 -timevar 1
+run t_proxyp "$T" -connect "UNIX:$W/cli.sock" -persistent -sessions 20 -ops 2000
 check test_passes_through_proxy_persistent '[ $rc -eq 0 ] && has t_proxyp "Info, all tests complete"'
 kill -9 $SRV
 run t_down "$T" -connect "UNIX:$W/cli.sock"

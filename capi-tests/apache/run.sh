@@ -392,14 +392,15 @@ mkdir -p "$T/htdocs"
 echo "distcache-apache-test-page" > "$T/htdocs/index.html"
 chmod -R a+rX "$T/htdocs"
 
-# Two free loopback ports.
+# Four free loopback ports, picked together so that none is another's:
+# Apache A and B, the TLS dc_server, redis-server.
 PORTS=$(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(2)]
+ss = [socket.socket() for _ in range(4)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
-PORT_A=${PORTS% *}
-PORT_B=${PORTS#* }
+port_n() { echo "$PORTS" | cut -d' ' -f"$1"; }
+PORT_A=$(port_n 1); PORT_B=$(port_n 2); PORT_TLS=$(port_n 3); PORT_REDIS=$(port_n 4)
 
 SERVER_SOCK=$T/dc_server.sock
 CLIENT_SOCK=$T/dc_client.sock
@@ -454,6 +455,7 @@ start_dc_client() {
 # write_conf DIR PORT MODULE
 write_conf() {
 	mkdir -p "$1"
+	eval "CACHE_OF_$2=\$CACHE_SOCK"
 	user=""
 	[ "$(id -u)" -eq 0 ] && user="User www-data
 Group www-data"
@@ -528,9 +530,26 @@ serves() { [ "$(timeout $CONN_TIMEOUT curl -ks "https://127.0.0.1:$1/index.html"
 
 crash_lines() { grep -hE 'exit signal|Segmentation|Aborted' "$R"/a/error.log "$R"/b/error.log 2> /dev/null; }
 
+# stored_wait FILE PORT: waits (2 s at most) until the session in FILE is in
+# the cache the Apache on PORT stores to. OpenSSL sends its Finished before it
+# stores a new session, so a quick client can ask the other Apache first; the
+# lookup on the other Apache is then tested on its own.
+stored_wait() {
+	sock=$(eval echo "\${CACHE_OF_$2:-}")
+	[ -n "$HELPER" ] && [ -n "$sock" ] || return 0
+	id=$(openssl sess_id -in "$1" -noout -text 2> /dev/null | sed -n 's/^ *Session-ID: *//p')
+	[ -n "$id" ] || return 0
+	i=0
+	while [ $i -lt 40 ]; do
+		timeout 2 "$HELPER" "UNIX:$sock" "$id" > /dev/null 2>&1 && return 0
+		sleep 0.05; i=$((i + 1))
+	done
+}
+
 # pair DIR FROM TO [DELAY]: a new TLS 1.2 session on FROM, resumed on TO.
 pair() {
 	first=$(s_conn "$2" "$1-1.out" -tls1_2 -sess_out "$1.pem")
+	[ "$first" = New ] && stored_wait "$1.pem" "$2"
 	[ -n "${4:-}" ] && sleep "$4"
 	if [ "$first" = New ] && [ -s "$1.pem" ]; then
 		s_conn "$3" "$1-2.out" -tls1_2 -sess_in "$1.pem"
@@ -588,6 +607,7 @@ run_variant() {
 
 	# (b) a TLS 1.2 session made on A is resumed on B
 	first=$(s_conn $PORT_A "$R/b-1.out" -tls1_2 -sess_out "$R/s.pem")
+	[ "$first" = New ] && stored_wait "$R/s.pem" $PORT_A
 	second=$(s_conn $PORT_B "$R/b-2.out" -tls1_2 -sess_in "$R/s.pem")
 	if [ "$first" = New ] && [ "$second" = Reused ]; then
 		ok "$v/b_tls12_session_resumed_on_other_instance"
@@ -833,7 +853,7 @@ run_tls() {
 		for pr in $TLS_PROOFS; do bad "tls/$pr" "not run: no module, ports, dc_client or certificates"; done
 		return
 	fi
-	TLS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	TLS_PORT=$PORT_TLS
 	note "tls: dc_server on 127.0.0.1:$TLS_PORT with TLS; one dc_client per Apache instance"
 	"$PREFIX/bin/dc_server" -listen "IP:127.0.0.1:$TLS_PORT" -tls-cert "$TLS_CERTS/server.pem" \
 		-tls-key "$TLS_CERTS/server.key" -tls-ca "$TLS_CERTS/ca.pem" >> "$R/dc_server.log" 2>&1 &
@@ -923,7 +943,7 @@ run_redis_farm() {
 		bad redis/setup "redis-server or redis-cli missing (tools/deps.sh installs them)"
 		return
 	fi
-	rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	rport=$PORT_REDIS
 	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$R" --logfile "$R/redis.log" &
 	REDIS_PID=$!
 	i=0
@@ -948,6 +968,7 @@ run_redis_farm() {
 		bad "redis/a_both_instances_serve_tls"
 	fi
 	first=$(s_conn $PORT_A "$R/b-1.out" -tls1_2 -sess_out "$R/s.pem")
+	[ "$first" = New ] && stored_wait "$R/s.pem" $PORT_A
 	second=$(s_conn $PORT_B "$R/b-2.out" -tls1_2 -sess_in "$R/s.pem")
 	if [ "$first" = New ] && [ "$second" = Reused ]; then
 		ok "redis/b_tls12_session_made_on_a_resumed_on_b"
