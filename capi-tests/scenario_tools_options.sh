@@ -143,7 +143,9 @@ check snoop_unknown_option '[ $rc -eq 1 ] && has n_unk "dc_snoop: unrecognised o
 NP=$!; PIDS="$PIDS $NP"
 wait_sock "$W/snoop.sock"
 r=$(ask "$W/snoop.sock" 3 31 6162)
-sleep 0.1
+# The trace of the answer may be written just after the answer is passed on.
+n=50
+while [ $n -gt 0 ] && ! grep -q "SNOOP_DECODED: connection 0, server->client" "$W/snoop.err"; do sleep 0.1; n=$((n - 1)); done
 check snoop_passes_and_logs '[ "$r" = 01 ] && quiet snoop &&
 	grep -qxF "SNOOP_DBG_MSG: connection 0, client->server, message completed (request_uid = 31), total_len=16" "$W/snoop.err" &&
 	grep -qxF "SNOOP_DBG_MSG: connection 0, server->client, message completed (request_uid = 31), total_len=15" "$W/snoop.err" &&
