@@ -42,7 +42,7 @@ NEEDED_distcacheserver := -l:libdistcache.so.1 -l:libnal.so.1
 
 TOOLS := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 
-.PHONY: deb test-deb all core libs examples install check self-contained links deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
+.PHONY: deb test-deb all core libs examples install check self-contained links lint deps test-rust test-c demo bench clean fuzz fuzz-smoke soak
 
 all: libs examples
 
@@ -101,7 +101,12 @@ install: all
 # corpus and regression input once).
 FUZZ_SMOKE_SECONDS ?= 30
 
-check: deps self-contained links test-rust fuzz-smoke test-c test-deb
+check: deps self-contained links lint test-rust fuzz-smoke test-c test-deb
+
+# Formatting and clippy's lints, warnings included, over the library, tools and tests.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 self-contained:
 	sh tools/check-self-contained.sh

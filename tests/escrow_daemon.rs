@@ -320,7 +320,7 @@ fn descriptors_on_other_requests_are_refused_and_closed() {
     assert_eq!(d.open_fds(), before, "no descriptor leaked");
     // Two descriptors with one ADD: refused, both closed.
     let two = [fd.try_clone().unwrap(), devnull()];
-    let raw: Vec<i32> = two.iter().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)).collect();
+    let raw: Vec<i32> = two.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     send_two(&s, &Message::Add { tag: 0, idx: 0, ufd: raw[0], payload: b"" }.to_bytes(), &raw);
     assert_eq!(recv(&s).0, rep(-22, text::TOO_MANY_FDS));
     assert_eq!(d.open_fds(), before);

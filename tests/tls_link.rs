@@ -237,10 +237,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// (id, data) pairs.
+type Sessions = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Sessions (random ids, random data of 100 B to 30 KiB) through a
 /// dc_client whose link passes a recorder; returns the sessions and the
 /// recording.
-fn record_sessions(tls: bool) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
+fn record_sessions(tls: bool) -> (Sessions, Vec<u8>) {
     let dir = Dir::new(if tls { "rec-tls" } else { "rec-plain" });
     let (_srv, port) = server(&dir, None, tls, "server.log");
     let (relay, tape) = recorder(port);

@@ -101,9 +101,11 @@ fn read_n(s: &mut UnixStream, n: usize) -> Vec<u8> {
     v
 }
 
-/// One whole message from a stream: (is_response, uid, operation,
-/// payload, every byte read).
-fn read_message(s: &mut UnixStream) -> Option<(u8, u32, u8, Vec<u8>, Vec<u8>)> {
+/// (is_response, uid, operation, payload, every byte read).
+type Message = (u8, u32, u8, Vec<u8>, Vec<u8>);
+
+/// One whole message from a stream.
+fn read_message(s: &mut UnixStream) -> Option<Message> {
     let mut raw = Vec::new();
     let mut payload = Vec::new();
     loop {

@@ -68,7 +68,7 @@ fn usage() -> ! {
 fn fail_usage(msg: &str) -> ! {
     eprintln!("dc_server: {msg}");
     let _ = io::stderr().flush();
-    eprint!("Run 'dc_server -h' for the list of options.\n");
+    eprintln!("Run 'dc_server -h' for the list of options.");
     exit(1)
 }
 

@@ -256,7 +256,7 @@ fn main() {
             exit(1);
         }
         done += 1;
-        if o.progress > 0 && done % o.progress == 0 {
+        if o.progress > 0 && done.is_multiple_of(o.progress) {
             eprintln!("Info, total operations = {done:7}");
         }
     }

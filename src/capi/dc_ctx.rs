@@ -115,7 +115,7 @@ pub extern "C" fn DC_CTX_add_session(
         let (Some(c), Some(id), Some(data)) = (context(ctx), bytes(id_data, id_len), bytes(sess_data, sess_len)) else {
             return 0;
         };
-        (c.add(id, data, timeout_msecs as u64) == Ok(true)) as c_int
+        (c.add(id, data, u64::from(timeout_msecs)) == Ok(true)) as c_int
     })
 }
 

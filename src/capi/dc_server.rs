@@ -124,7 +124,7 @@ pub struct DC_CLIENT {
 
 fn now_of(now: *const timeval) -> Option<Now> {
     // SAFETY: a non-NULL `now` points at the caller's struct timeval.
-    unsafe { now.as_ref() }.map(|t| Now::new(t.tv_sec as i64, t.tv_usec as i64))
+    unsafe { now.as_ref() }.map(|t| Now::new(i64::from(t.tv_sec), i64::from(t.tv_usec)))
 }
 
 fn server<'a>(s: *mut DC_SERVER) -> Option<&'a mut DC_SERVER> {

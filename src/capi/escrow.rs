@@ -4,11 +4,6 @@
 //! [`crate::escrow::client::Client`]; every body runs inside [`guard`], so
 //! a panic becomes `-EINVAL`. Results are 0 or a negated errno.
 
-// These functions are called from C only, which cannot honour an
-// `unsafe` marker; every pointer is checked for NULL before use and the
-// documented contract covers the rest.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
-
 use super::guard;
 use crate::escrow::client::Client;
 use crate::escrow::message::MAX_PAYLOAD;

@@ -4,6 +4,14 @@
 //! unwinding into C.
 
 #![allow(non_camel_case_types)]
+// Every function here is called from C, which cannot honour an `unsafe`
+// marker: each checks its pointers for NULL before use, and the documented
+// contract of the C API covers the rest.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+// C's `long` and `time_t` are 64 bits on this target and 32 on others:
+// `u64::from`/`i64::from` on them are lossless on every target, though a
+// no-op here.
+#![allow(clippy::useless_conversion)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -38,7 +46,7 @@ pub(crate) fn set_errno(code: i32) {
 
 /// Allocates a new C handle holding a default core object.
 pub(crate) fn new_handle<T: Default>() -> *mut T {
-    Box::into_raw(Box::new(T::default()))
+    Box::into_raw(Box::<T>::default())
 }
 
 /// Destroys a handle made by [`new_handle`]; NULL is a no-op.

@@ -884,7 +884,7 @@ unsafe extern "C" fn _create_fdpoll(s: *mut NAL_SELECTOR) -> c_int {
 /// The builtin select: one round of the core selector (errno on failure).
 pub(crate) fn core_select(s: *mut NAL_SELECTOR, usec: c_ulong, use_timeout: c_int) -> c_int {
     let Some(s) = obj(s) else { return -1 };
-    match s.select(usec as u64, use_timeout != 0) {
+    match s.select(u64::from(usec), use_timeout != 0) {
         Ok(n) => n.min(c_int::MAX as usize) as c_int,
         Err(SelectError::NothingAttached) => -1,
         Err(SelectError::Os(e)) => {
@@ -1741,7 +1741,7 @@ pub extern "C" fn NAL_ADDRESS_vtable_link(vt: *mut NAL_ADDRESS_vtable) {
             let mut dup = unusable;
             // SAFETY: walking the list under LINK.
             while let Some(v) = unsafe { tail.as_mut() } {
-                if v as *mut _ == cur || c_bytes(v.unique_name) == name {
+                if std::ptr::eq(v, cur) || c_bytes(v.unique_name) == name {
                     dup = true;
                 }
                 if v.next.is_null() {

@@ -196,7 +196,7 @@ fn parse_ipv6(rest: &[u8], resolver: &dyn Resolver) -> Option<Transport> {
 }
 
 fn skip_space(s: &str) -> &str {
-    s.trim_start_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+    s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
 }
 
 /// Splits a decimal number the way `strtol`/`strtoul` read it: leading white

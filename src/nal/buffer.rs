@@ -228,8 +228,7 @@ impl SharedBuffer {
     }
 
     pub fn for_connection(size: usize) -> Self {
-        let mut b = Self::default();
-        b.owned_by_connection = true;
+        let mut b = Self { owned_by_connection: true, ..Self::default() };
         b.inner.get_mut().buf.set_size(size);
         b
     }

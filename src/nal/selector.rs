@@ -744,10 +744,7 @@ impl Selector {
                 }
                 Some(Duration::ZERO)
             } else {
-                match deadline {
-                    None => None,
-                    Some(d) => Some(d.saturating_duration_since(Instant::now())),
-                }
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
             let engine = inner.engine().map_err(SelectError::Os)?;
             if let Err(e) = engine.poll.poll(&mut engine.events, wait) {

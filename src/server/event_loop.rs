@@ -655,8 +655,8 @@ pub fn serve_tls(
         if let (Some(idle), Some(every), Some(due)) = (idle_timeout, sweep_every, next_sweep) {
             if clock >= due {
                 next_sweep = Some(clock + every);
-                for index in 0..peers.len() {
-                    let Some(peer) = peers[index].as_ref() else { continue };
+                for (index, slot) in peers.iter_mut().enumerate() {
+                    let Some(peer) = slot.as_ref() else { continue };
                     // (a client waiting for the store's answers is not idle)
                     if peer.listed
                         || !peer.pending.is_empty()
@@ -665,7 +665,7 @@ pub fn serve_tls(
                         continue;
                     }
                     peer.deregister(poll.registry());
-                    peers[index] = None; // closes the descriptors
+                    *slot = None; // closes the descriptors
                     free.push(index);
                     live -= 1;
                     pause.freed();

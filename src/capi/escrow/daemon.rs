@@ -3,11 +3,6 @@
 //! the lower-level `escrowd_fork`, `escrowd_init`, `escrowd_loop` and
 //! `escrowd_fini` (`struct escrowd` is opaque).
 
-// These functions are called from C only, which cannot honour an
-// `unsafe` marker; every pointer is checked for NULL before use and the
-// documented contract covers the rest.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
-
 use super::socket_path;
 use crate::capi::{guard, guard_void};
 use crate::escrow::daemon::Daemon;
