@@ -626,3 +626,44 @@ fn snoop_delivers_what_arrived_before_a_close() {
     assert_eq!(got.len(), whole_frames);
     assert!(got[..] == stream[..whole_frames]);
 }
+
+/// An application that sends many requests for a large session before it
+/// reads any answer: the answers fill the socket, dc_client keeps the rest
+/// until the application reads, and every answer arrives whole and in
+/// order, through dc_client and through dc_snoop.
+#[test]
+fn large_answers_wait_for_a_slow_reader_and_arrive_whole() {
+    use distcache_core::protocol::payload::encode_add;
+    use distcache_core::protocol::{encode_message, Cmd};
+    let dir = Dir::new("slow-reader");
+    let _srv = server(&dir, "srv");
+    let _cli = proxy(&dir, "cli", &dir.addr("srv"), &[]);
+    let snoop_args = ["-listen", &dir.addr("snoop"), "-server", &dir.addr("srv")];
+    let _snoop = Proc::start(env!("CARGO_BIN_EXE_dc_snoop"), &snoop_args, None);
+    wait_for_socket(&dir.path("snoop"));
+    let data: Vec<u8> = (0..30 * 1024u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    for front in ["cli", "snoop"] {
+        let id = format!("slow-reader-{front}");
+        let id = id.as_bytes();
+        let mut s = connect(&dir.path(front));
+        let mut add = Vec::new();
+        encode_message(&mut add, false, 1, Cmd::Add, &encode_add(60_000, id, &data).unwrap());
+        s.write_all(&add).unwrap();
+        let (_, uid, _, payload, _) = read_message(&mut s).unwrap();
+        assert_eq!(uid, 1);
+        assert_eq!(payload, [0], "{front}: stored");
+        // 40 answers of 30 KiB: far more than a unix socket holds.
+        let mut gets = Vec::new();
+        for uid in 100..140u32 {
+            encode_message(&mut gets, false, uid, Cmd::Get, id);
+        }
+        s.write_all(&gets).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        for uid in 100..140u32 {
+            let (response, got_uid, _, payload, _) = read_message(&mut s).expect("an answer");
+            assert_eq!((response, got_uid), (1, uid), "{front}: answers in order");
+            assert_eq!(payload.len(), data.len(), "{front}: answer {uid} whole");
+            assert!(payload == data, "{front}: answer {uid} is the session");
+        }
+    }
+}

@@ -5,6 +5,7 @@ use distcache_core::nal::buffer::SharedBuffer;
 use distcache_core::nal::connection::Connection;
 use distcache_core::nal::selector::Selector;
 use distcache_core::nal::sys;
+use std::io::IoSlice;
 use std::sync::Arc;
 
 /// One end of a proxied conversation.
@@ -52,42 +53,51 @@ impl Peer {
         self.queue_empty() && self.send.with(|b| b.is_empty())
     }
 
-    /// Moves queued bytes into the send buffer and, for sockets, straight
-    /// on to the kernel as far as it takes them; the rest goes out with the
-    /// connection's normal I/O. Returns how many bytes moved on.
+    /// Hands queued bytes on: for sockets straight to the kernel from
+    /// where they are (the send buffer's bytes first, then the queue's, in
+    /// one system call), the rest into the send buffer as far as it has
+    /// room, to go out with the connection's normal I/O. Returns how many
+    /// bytes moved on.
     pub fn pump(&mut self) -> usize {
+        let mut moved = if self.direct { self.send_now() } else { 0 };
+        if !self.queue_empty() {
+            let rest = &self.out[self.out_pos..];
+            let n = self.send.modify(|b| b.write(rest));
+            self.out_pos += n;
+            moved += n;
+        }
+        if self.queue_empty() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        // A TLS link encrypts and sends at once.
+        if !self.direct && moved > 0 && self.conn.is_tls() {
+            self.conn.flush_tls();
+        }
+        moved
+    }
+
+    /// Sends the send buffer's bytes and then the queue's until the kernel
+    /// takes no more; returns how many it took.
+    fn send_now(&mut self) -> usize {
+        let fd = self.conn.raw_fd();
         let mut moved = 0;
         loop {
-            if !self.queue_empty() {
-                let rest = &self.out[self.out_pos..];
-                let n = self.send.modify(|b| b.write(rest));
-                self.out_pos += n;
-                moved += n;
-                if self.queue_empty() {
-                    self.out.clear();
-                    self.out_pos = 0;
+            let queued = &self.out[self.out_pos..];
+            let (from_buffer, sent) = self.send.modify(|b| {
+                let held = b.used();
+                if held == 0 && queued.is_empty() {
+                    return (0, 0);
                 }
-            }
-            if !self.direct {
-                // A TLS link encrypts and sends at once.
-                if moved > 0 && self.conn.is_tls() {
-                    self.conn.flush_tls();
-                }
-                return moved;
-            }
-            let fd = self.conn.raw_fd();
-            let sent = self.send.modify(|b| {
-                if b.is_empty() {
-                    return 0;
-                }
-                match sys::send(fd, b.data()) {
+                match sys::send_vectored(fd, &[IoSlice::new(b.data()), IoSlice::new(queued)]) {
                     Ok(n) => {
-                        b.consume(n);
-                        n
+                        b.consume(n.min(held));
+                        (n.min(held), n)
                     }
-                    Err(_) => 0, // would block or failed: the next io() tells
+                    Err(_) => (0, 0), // would block or failed: the next io() tells
                 }
             });
+            self.out_pos += sent - from_buffer;
             moved += sent;
             if sent == 0 || self.drained() {
                 return moved;
